@@ -1,0 +1,216 @@
+"""One settings object for the whole service.
+
+Every number of the design brief is a setting here, with the brief's default.  Values come, in
+increasing precedence, from the defaults below, an optional TOML file (``$WMS2_HOME/wms2.toml`` or
+``WMS2_CONFIG``), and ``WMS2_*`` environment variables (nested sections use ``__``, e.g.
+``WMS2_ADMISSION__MAX_ACTIVE_DAGS=10``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_HOME = ".wms2"
+
+
+class LifecycleSettings(BaseModel):
+    cycle_seconds: float = Field(60.0, gt=0, description="main loop period")
+    # Stuck-detection timeouts per status, in seconds (design §6.2). None = no timeout.
+    timeout_submitted: float | None = 3600.0
+    timeout_queued: float | None = 7 * 86400.0
+    timeout_planning: float | None = 3600.0
+    timeout_active: float | None = 30 * 86400.0
+    timeout_stopping: float | None = 3600.0
+    timeout_resubmitting: float | None = 600.0
+    timeout_held: float | None = None
+    alert_repeat_seconds: float = Field(3600.0, ge=0, description="do not repeat an identical alert sooner")
+
+    def timeout_for(self, status: str) -> float | None:
+        value = getattr(self, f"timeout_{status}", None)
+        return value if isinstance(value, (int, float)) else None
+
+
+class AdmissionSettings(BaseModel):
+    max_active_dags: int = Field(300, ge=0, description="cap on active DAGs (design §4)")
+
+
+class ResourceSettings(BaseModel):
+    default_memory_per_core_mb: int = Field(2000, gt=0)
+    max_memory_per_core_mb: int = Field(3000, gt=0)
+    memory_safety_margin: float = Field(0.20, ge=0, description="round>=1: peak RSS x (1+margin)")
+    min_request_memory_mb: int = Field(4000, gt=0, description="round>=1 lower clamp")
+    target_wall_time_s: float = Field(8 * 3600.0, gt=0)
+    wall_time_overhead_s: float = Field(600.0, ge=0)
+    events_per_job_max_change: float = Field(2.0, ge=1.0)
+    events_per_job_rounding: int = Field(100, ge=1)
+    min_request_cpus: int = Field(4, ge=1)
+    default_time_per_event_s: float = Field(12.0, gt=0)
+    default_size_per_event_kb: float = Field(512.0, gt=0)
+    default_memory_mb: float = Field(2300.0, gt=0)
+
+
+class PlanningSettings(BaseModel):
+    jobs_per_work_unit: int = Field(8, ge=1)
+    max_jobs_per_work_unit: int = Field(100, ge=1)
+    first_round_work_units: int = Field(1, ge=1)
+    work_units_per_round: int = Field(10, ge=1)
+    pilot_fraction: float = Field(0.01, gt=0, le=1)
+    test_fraction: float = Field(1.0, gt=0, le=1)
+    max_merge_size_bytes: int = Field(4 * 1024**3, gt=0)
+    oversized_fraction: float = Field(0.75, gt=0, le=1)
+    merge_group_maxjobs: int = Field(10, ge=1, description="MAXJOBS MergeGroup in the outer DAG")
+    processing_maxjobs: int = Field(5000, ge=1)
+    merge_maxjobs: int = Field(100, ge=1)
+    cleanup_maxjobs: int = Field(50, ge=1)
+    landing_retries: int = Field(3, ge=0)
+    processing_retries: int = Field(3, ge=0)
+    merge_retries: int = Field(2, ge=0)
+    cleanup_retries: int = Field(1, ge=0)
+    low_filter_efficiency: float = Field(0.01, gt=0, le=1, description="below it: one lumi per WU")
+    node_status_update_seconds: int = Field(30, ge=1)
+    max_jobs_per_request: int = Field(2_000_000, ge=1, description="absurd-size guard")
+    # periodic_remove guards written into submit files
+    max_held_seconds: int = Field(86400, ge=1)
+    max_idle_seconds_high_priority: int = Field(3 * 86400, ge=1)
+    max_idle_seconds_low_priority: int = Field(7 * 86400, ge=1)
+    high_priority_threshold: int = Field(100000, ge=0)
+    max_wall_time_factor: float = Field(2.0, gt=1.0, description="wall-time guard = estimate x factor")
+    disk_overuse_factor: float = Field(2.0, gt=1.0)
+
+
+class FailureSettings(BaseModel):
+    rescue_failure_ratio: float = Field(0.20, gt=0, le=1)
+    max_failure_rescues: int = Field(3, ge=0)
+    transient_cooloff_base_s: float = Field(60.0, ge=0)
+    transient_cooloff_max_s: float = Field(600.0, ge=0)
+    memory_bump_factor: float = Field(1.5, gt=1.0)
+    catastrophic_siblings: int = Field(3, ge=1)
+    site_ban_failure_fraction: float = Field(0.5, gt=0, le=1)
+    site_ban_min_failures: int = Field(3, ge=1)
+    site_ban_days: float = Field(7.0, gt=0)
+    system_ban_workflows: int = Field(3, ge=1)
+    bad_file_min_sites: int = Field(2, ge=1, description="same file failing at this many sites -> excluded")
+
+
+class OutputSettings(BaseModel):
+    retry_backoff_s: list[float] = Field(default_factory=lambda: [60.0, 300.0, 1800.0, 7200.0, 14400.0, 28800.0])
+    give_up_after_s: float = Field(3 * 86400.0, gt=0)
+    consolidation_rse: str | None = None
+    archival_rse: str = "T1_LOCAL_B_Tape"
+
+
+class LocalSite(BaseModel):
+    name: str
+    cores: int = Field(gt=0)
+    memory_mb: int = Field(gt=0)
+    slots: int = Field(1, gt=0)
+
+
+class EngineSettings(BaseModel):
+    kind: Literal["local", "htcondor"] = "local"
+    # HTCondor
+    schedds: list[str] = Field(default_factory=list, description="schedd names; empty = ask the collector")
+    collector: str | None = None
+    schedd_policy: Literal["least_active"] = "least_active"
+    # Local pool
+    pool_host: str = "127.0.0.1"
+    pool_port: int = Field(0, ge=0, le=65535, description="0 = pick a free port")
+    local_sites: list[LocalSite] = Field(
+        default_factory=lambda: [
+            LocalSite(name="T2_LOCAL_A", cores=4, memory_mb=8000, slots=1),
+            LocalSite(name="T1_LOCAL_B", cores=2, memory_mb=4000, slots=1),
+        ]
+    )
+    oversubscribe: float = Field(4.0, ge=1.0, description="how far tiny jobs may oversubscribe real cores")
+    submit_interval_s: float = Field(0.0, ge=0, description="local DAGMan submit cycle")
+
+
+class SandboxSettings(BaseModel):
+    stageout_mode: Literal["local", "test", "production"] = "local"
+    lfn_prefix: str = "/store"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WMS2_", env_nested_delimiter="__", extra="forbid")
+
+    home: Path = Field(default_factory=lambda: Path(DEFAULT_HOME))
+    database_url: str | None = Field(None, description="default: sqlite under home")
+    log_level: str = "INFO"
+
+    lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
+    admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
+    resources: ResourceSettings = Field(default_factory=ResourceSettings)
+    planning: PlanningSettings = Field(default_factory=PlanningSettings)
+    failures: FailureSettings = Field(default_factory=FailureSettings)
+    output: OutputSettings = Field(default_factory=OutputSettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, v: Path) -> Path:
+        return v.expanduser().absolute()
+
+    # Derived locations --------------------------------------------------------------------------
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'wms2.db'}"
+
+    @property
+    def submit_base(self) -> Path:
+        return self.home / "submit"
+
+    @property
+    def storage_root(self) -> Path:
+        return self.home / "storage"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def pool_dir(self) -> Path:
+        return self.home / "pool"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads ``WMS2_CONFIG`` or ``<home>/wms2.toml`` when present."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("WMS2_CONFIG")
+        if not path:
+            home = Path(os.environ.get("WMS2_HOME", DEFAULT_HOME))
+            candidate = home / "wms2.toml"
+            path = str(candidate) if candidate.is_file() else ""
+        if not path:
+            return {}
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+
+
+def load_settings(home: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build the settings; ``home`` wins over ``WMS2_HOME``."""
+    if home is not None:
+        os.environ["WMS2_HOME"] = str(home)
+        overrides["home"] = Path(home)
+    return Settings(**overrides)

@@ -1,0 +1,1 @@
+"""Pure domain layer: enumerations, models, transition rules. No I/O."""

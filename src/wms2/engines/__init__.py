@@ -1,0 +1,1 @@
+"""Execution engines: HTCondor (production) and the local DAGMan-compatible engine (embedded)."""
