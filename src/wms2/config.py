@@ -82,6 +82,24 @@ class PlanningSettings(BaseModel):
     high_priority_threshold: int = Field(100000, ge=0)
     max_wall_time_factor: float = Field(2.0, gt=1.0, description="wall-time guard = estimate x factor")
     disk_overuse_factor: float = Field(2.0, gt=1.0)
+    # Added by round planning (issue 4)
+    merge_memory_mb: int = Field(2000, gt=0, description="request_memory of merge jobs")
+    merge_disk_factor: float = Field(2.0, gt=0, description="merge request_disk = factor x one WU's output")
+    cleanup_memory_mb: int = Field(500, gt=0)
+    cleanup_disk_kb: int = Field(100_000, gt=0)
+    min_wall_time_guard_s: int = Field(3600, ge=1, description="floor of the periodic_remove wall-time guard")
+    dagman_max_jobs_idle: int = Field(1000, ge=0, description="DAGMAN_MAX_JOBS_IDLE (DAGMan default)")
+    dagman_max_submits_per_interval: int = Field(100, ge=1, description="DAGMan default")
+    dagman_user_log_scan_interval: int = Field(5, ge=1, description="seconds; DAGMan default")
+    dagman_max_rescue_num: int = Field(100, ge=0, description="DAGMan default")
+    dagman_max_pre_scripts: int = Field(20, ge=1, description="DAGMan default")
+    dagman_max_post_scripts: int = Field(20, ge=1, description="DAGMan default")
+    abort_exit_code: int = Field(43, description="POST exit that aborts the WU sub-DAG (design §6.5)")
+    permanent_exit_code: int = Field(42, description="POST exit meaning no more retries (design §6.5)")
+    # Local/test payload (simulator) defaults when the request has no WMS2Simulator hints
+    simulator_cpu_seconds_per_event: float = Field(0.01, ge=0)
+    simulator_memory_mb: float = Field(200.0, ge=0)
+    simulator_size_per_event_kb: float = Field(20.0, ge=0)
 
 
 class FailureSettings(BaseModel):
@@ -117,7 +135,9 @@ class EngineSettings(BaseModel):
     # HTCondor
     schedds: list[str] = Field(default_factory=list, description="schedd names; empty = ask the collector")
     collector: str | None = None
-    schedd_policy: Literal["least_active"] = "least_active"
+    schedd_policy: Literal["least_active", "round_robin"] = "least_active"
+    dagman_path: str | None = Field(None, description="condor_dagman for Submit.from_dag; None = from PATH")
+    from_dag_timeout_s: float = Field(60.0, gt=0, description="limit on the Submit.from_dag subprocess")
     # Local pool
     pool_host: str = "127.0.0.1"
     pool_port: int = Field(0, ge=0, le=65535, description="0 = pick a free port")

@@ -1,9 +1,196 @@
-"""Request commands: init, db, submit, requests, show, run."""
+"""Request commands: ``init``, ``db upgrade``, ``submit``, ``requests``, ``show``, ``run``."""
 
 from __future__ import annotations
 
+import getpass
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.table import Table
+from sqlalchemy import select
+
+from wms2.cli.common import HomeOpt, JsonOpt, console, err_console, fail, print_json, settings_for
+from wms2.core.service import build_lifecycle, configure_logging, init_home, open_database
+from wms2.core.views import request_detail, request_summary
+from wms2.core.workflow_manager import parse_document_text, submit_documents
+from wms2.db.migrate import current_revision, upgrade
+from wms2.db.session import Database
+from wms2.db.tables import RequestRow
+from wms2.domain.enums import RequestStatus
+from wms2.domain.reqmgr import RequestImportError
+
+db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
+
+
+def _open(home: Path | None) -> tuple[Any, Database]:
+    settings = settings_for(home)
+    try:
+        return settings, open_database(settings)
+    except RuntimeError as exc:
+        raise fail(str(exc)) from None
+
+
+def init(home: HomeOpt = None) -> None:
+    """Create the home directory and the database (idempotent)."""
+    settings = settings_for(home)
+    db = init_home(settings)
+    db.dispose()
+    console.print(f"WMS2 home ready at {settings.home} (database {settings.db_url})")
+
+
+@db_app.command("upgrade")
+def db_upgrade(home: HomeOpt = None) -> None:
+    """Apply the database migrations up to the newest revision."""
+    settings = settings_for(home)
+    db = Database(settings.db_url)
+    upgrade(db.engine)
+    console.print(f"database at revision {current_revision(db.engine)}")
+    db.dispose()
+
+
+def submit(
+    files: Annotated[list[Path], typer.Argument(help="ReqMgr2 request documents (JSON)")],
+    home: HomeOpt = None,
+    requestor: Annotated[str | None, typer.Option(help="requestor for templates without one")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Import request documents; all are stored or, on any error, none."""
+    settings, db = _open(home)
+    documents: list[tuple[str, Any]] = []
+    try:
+        for path in files:
+            try:
+                text = path.read_text()
+            except OSError as exc:
+                raise fail(f"{path}: cannot read: {exc.strerror}") from None
+            documents.append((path.stem, parse_document_text(text, path.name)))
+        with db.session() as session:
+            results = submit_documents(session, documents, settings, by=_who(), requestor=requestor)
+    except RequestImportError as exc:
+        if json_out:
+            print_json({"ok": False, "errors": [{"field": e.field, "message": e.message} for e in exc.errors]})
+        else:
+            err_console.print("[bold red]rejected[/] (nothing was stored):")
+            for error in exc.errors:
+                err_console.print(f"  {error.field}: {error.message}", highlight=False, markup=False)
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    if json_out:
+        print_json({"ok": True, "requests": [{"name": r.name, "created": r.created} for r in results]})
+    else:
+        for r in results:
+            print(r.name if r.created else f"{r.name} (already submitted)")
+
+
+def list_requests(
+    home: HomeOpt = None,
+    status: Annotated[RequestStatus | None, typer.Option(help="only this status")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List requests."""
+    _, db = _open(home)
+    with db.session() as session:
+        stmt = select(RequestRow).order_by(RequestRow.id)
+        if status is not None:
+            stmt = stmt.where(RequestRow.status == status)
+        rows = [request_summary(r) for r in session.scalars(stmt)]
+    db.dispose()
+    if json_out:
+        print_json(rows)
+        return
+    table = Table("name", "status", "priority", "type", "campaign", "updated")
+    for r in rows:
+        table.add_row(r["name"], r["status"], str(r["priority"]), r["request_type"], r["campaign"] or "",
+                      r["updated_at"][:19])
+    console.print(table)
+
+
+def show(name: str, home: HomeOpt = None, json_out: JsonOpt = False) -> None:
+    """Show a request: spec summary, workflow, rounds and the audit trail."""
+    _, db = _open(home)
+    with db.session() as session:
+        row = session.scalar(select(RequestRow).where(RequestRow.name == name))
+        if row is None:
+            raise fail(f"no request named {name!r}")
+        detail = request_detail(session, row)
+    db.dispose()
+    if json_out:
+        print_json(detail)
+        return
+    _print_detail(detail)
+
+
+def _print_detail(d: dict[str, Any]) -> None:
+    console.print(f"[bold]{d['name']}[/]  status [bold]{d['status']}[/]  priority {d['priority']}"
+                  f"{'  URGENT' if d['urgent'] else ''}", highlight=False)
+    console.print(f"type {d['request_type']}  requestor {d['requestor']}  campaign {d['campaign']}", highlight=False)
+    console.print(f"input {d['input_dataset'] or '(generation)'}", highlight=False)
+    for ds in d["output_datasets"]:
+        console.print(f"  output {ds}", highlight=False)
+    wf = d.get("workflow")
+    if wf:
+        console.print(f"workflow: status {wf['status']}, round {wf['current_round']}, "
+                      f"next event {wf['next_first_event']}, events produced {wf['events_produced']}")
+    if d.get("rounds"):
+        table = Table("round", "dag", "status", "WUs done/total", "memory", "cores", "events/job", "peak RSS",
+                      "CPU eff")
+        for r in d["rounds"]:
+            p, m = r.get("params", {}), r.get("metrics", {})
+            table.add_row(str(r["round"]), str(r["dag_id"]), r["status"],
+                          f"{r['work_units_done']}/{r['work_units']}", str(p.get("request_memory_mb", "")),
+                          str(p.get("request_cpus", "")), str(p.get("events_per_job", "")),
+                          str(m.get("peak_rss_mb", "")), str(m.get("cpu_efficiency", "")))
+        console.print(table)
+    table = Table("at", "from", "to", "by", "reason", title="audit trail")
+    for t in d["status_transitions"]:
+        table.add_row(t["at"][:19], t["from"] or "", t["to"], t["by"], t["reason"])
+    console.print(table)
+
+
+def run(
+    home: HomeOpt = None,
+    once: Annotated[bool, typer.Option("--once", help="run a single lifecycle cycle and exit")] = False,
+) -> None:
+    """Run the Request Lifecycle Manager (foreground)."""
+    settings, db = _open(home)
+    configure_logging(settings)
+    from wms2.core.wiring import build_workers
+
+    workers = build_workers(settings, db)
+    manager = build_lifecycle(settings, db, workers)
+    if once:
+        report = manager.run_cycle()
+        console.print(f"cycle: {report.evaluated} requests, {report.transitions} transitions, "
+                      f"{len(report.errors)} errors, {report.duration_s:.2f}s")
+        for e in report.errors:
+            err_console.print(f"  {e['request']}: {e['error']}", highlight=False, markup=False)
+        db.dispose()
+        raise typer.Exit(1 if report.errors else 0)
+    stop = threading.Event()
+    console.print(f"lifecycle running every {settings.lifecycle.cycle_seconds:g}s (Ctrl-C to stop)")
+    try:
+        manager.run_forever(stop, on_cycle=lambda r: console.print(
+            f"cycle: {r.evaluated} requests, {r.transitions} transitions, {len(r.errors)} errors"))
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        db.dispose()
+
+
+def _who() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
 
 
 def register(app: typer.Typer) -> None:
-    """Attach this module's commands to the main app."""
+    app.command()(init)
+    app.add_typer(db_app, name="db")
+    app.command()(submit)
+    app.command("requests")(list_requests)
+    app.command()(show)
+    app.command()(run)

@@ -1,0 +1,30 @@
+# The two commands of the README.  Each creates .venv if missing and installs what it needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean-venv
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+## make demo: the end-to-end demo on the embedded defaults (SQLite + local engine)
+demo: $(STAMP)
+	$(BIN)/wms2 demo --home $(or $(WMS2_HOME),.wms2-demo)
+
+## make test: the whole test suite (SQLite and PostgreSQL), plus ruff
+test: $(STAMP)
+	bash scripts/ensure-postgres.sh
+	$(BIN)/ruff check src tests bench
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -p no:cacheprovider
+
+bench: $(STAMP)
+	$(BIN)/python bench/engine_throughput.py --nodes 2000
+	$(BIN)/python bench/plan_throughput.py --nodes 100000
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""The Request Lifecycle Manager and the stateless workers it calls."""

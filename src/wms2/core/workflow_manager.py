@@ -1,0 +1,148 @@
+"""Workflow Manager: import and validate request documents; create the workflow of a request.
+
+``submit_documents`` is all-or-nothing: when any document is rejected, nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from wms2.config import Settings
+from wms2.core.transitions import record_creation
+from wms2.db.tables import RequestRow, WorkflowRow
+from wms2.domain.enums import RequestStatus, WorkflowStatus
+from wms2.domain.reqmgr import FieldError, ImportPolicy, RequestImportError, import_request
+from wms2.domain.request import RequestSpec
+
+MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Submitted:
+    name: str
+    created: bool  # False when an identical request already existed (idempotent re-submit)
+
+
+def import_policy(settings: Settings, requestor: str | None = None) -> ImportPolicy:
+    r = settings.resources
+    return ImportPolicy(
+        max_memory_per_core_mb=r.max_memory_per_core_mb,
+        target_wall_time_s=r.target_wall_time_s,
+        wall_time_overhead_s=r.wall_time_overhead_s,
+        events_per_job_rounding=r.events_per_job_rounding,
+        default_requestor=requestor or "wms2",
+    )
+
+
+def parse_document_text(text: str, source: str) -> Any:
+    if len(text.encode()) > MAX_DOCUMENT_BYTES:
+        raise RequestImportError([FieldError("<document>", f"larger than {MAX_DOCUMENT_BYTES} bytes")], source)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RequestImportError(
+            [FieldError("<document>", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")],
+            source,
+        ) from None
+
+
+def submit_documents(
+    session: Session,
+    documents: list[tuple[str, Any]],
+    settings: Settings,
+    by: str,
+    requestor: str | None = None,
+) -> list[Submitted]:
+    """Validate every document, then store them all as ``submitted`` requests (or none)."""
+    policy = import_policy(settings, requestor)
+    specs: list[tuple[RequestSpec, Any]] = []
+    errors: list[RequestImportError] = []
+    for source, doc in documents:
+        try:
+            specs.append((import_request(doc, policy, source=source), doc))
+        except RequestImportError as exc:
+            errors.append(exc)
+    if errors:
+        raise RequestImportError([e for exc in errors for e in _prefixed(exc)])
+    results: list[Submitted] = []
+    seen: set[str] = set()
+    for spec, doc in specs:
+        if spec.name in seen:
+            raise RequestImportError([FieldError("RequestName", f"{spec.name} appears twice in this submission")])
+        seen.add(spec.name)
+        existing = session.scalar(select(RequestRow).where(RequestRow.name == spec.name))
+        if existing is not None:
+            if existing.document == doc:
+                results.append(Submitted(spec.name, created=False))
+                continue
+            raise RequestImportError([FieldError("RequestName", f"a different request named {spec.name} exists")])
+        session.add(_new_row(spec, doc, by))
+        results.append(Submitted(spec.name, created=True))
+    session.flush()
+    return results
+
+
+def _prefixed(exc: RequestImportError) -> list[FieldError]:
+    if not exc.source:
+        return exc.errors
+    return [FieldError(f"{exc.source}: {e.field}", e.message) for e in exc.errors]
+
+
+def _new_row(spec: RequestSpec, doc: Any, by: str) -> RequestRow:
+    row = RequestRow(
+        name=spec.name,
+        requestor=spec.requestor,
+        requestor_dn=spec.requestor_dn,
+        group=spec.group,
+        request_type=spec.request_type,
+        document=doc,
+        spec=spec.model_dump(mode="json"),
+        input_dataset=spec.input_dataset,
+        output_datasets=[o.name for o in spec.output_datasets],
+        campaign=spec.campaign,
+        priority=spec.priority,
+        urgent=spec.urgent,
+        production_steps=[p.model_dump() for p in spec.production_steps],
+        adaptive=spec.adaptive,
+        processing_version=spec.processing_version,
+        cleanup_policy=spec.cleanup_policy,
+        overrides={},
+        status=RequestStatus.submitted,
+    )
+    record_creation(row, by, "request submitted")
+    return row
+
+
+def revalidate(row: RequestRow, settings: Settings) -> RequestSpec:
+    """Re-import the stored document under the current settings (the ``submitted`` handler)."""
+    spec = import_request(row.document, import_policy(settings, row.requestor), source=row.name)
+    if spec.name != row.name:
+        # Templates generate a name at import; the stored name is the request's identity.
+        spec = spec.model_copy(update={"name": row.name})
+    return spec
+
+
+def create_workflow(session: Session, row: RequestRow, spec: RequestSpec) -> WorkflowRow:
+    """Create the request's workflow record (idempotent: returns the existing one)."""
+    existing = session.scalar(select(WorkflowRow).where(WorkflowRow.request_id == row.id))
+    if existing is not None:
+        return existing
+    wf = WorkflowRow(
+        request_id=row.id,
+        request_name=row.name,
+        input_dataset=spec.input_dataset,
+        splitting_algo=spec.splitting.algo.value if spec.splitting.algo else None,
+        splitting_params=spec.splitting.model_dump(mode="json"),
+        payload_config={"steps": [s.model_dump(mode="json") for s in spec.steps]},
+        next_first_event=spec.splitting.first_event,
+        next_lumi=spec.splitting.first_lumi,
+        status=WorkflowStatus.new,
+    )
+    session.add(wf)
+    session.flush()
+    return wf

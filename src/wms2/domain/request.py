@@ -1,0 +1,182 @@
+"""The WMS2 request: what a ReqMgr2 document means to WMS2, validated.
+
+Steps are opaque payload configuration (invariant 3): WMS2 keeps what it needs to split, size, name
+outputs and place work, and carries the rest untouched in ``StepConfig.payload``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from wms2.domain.enums import CleanupPolicy, SplittingAlgo
+from wms2.domain.safety import (
+    AcquisitionEra,
+    CmsswVersion,
+    DatasetName,
+    DataTier,
+    LfnBase,
+    ProcessingString,
+    RequestName,
+    SafeText,
+    ScramArch,
+    SiteName,
+    StepName,
+)
+
+MAX_PRIORITY = 999_999
+MAX_EVENTS = 10**11  # absurd-size guard: 100 billion events
+MAX_STEPS = 20
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class ProductionStep(_Model):
+    fraction: float = Field(gt=0, lt=1)
+    priority: int = Field(ge=0, le=MAX_PRIORITY)
+
+
+class SplittingSpec(_Model):
+    """``algo`` is None for generation from scratch (no input dataset)."""
+
+    algo: SplittingAlgo | None
+    events_per_job: int | None = Field(None, ge=1, le=10**9)
+    lumis_per_job: int = Field(8, ge=1, le=10**6)
+    files_per_job: int = Field(1, ge=1, le=10**6)
+    events_per_lumi: int | None = Field(None, ge=1, le=10**9)
+    request_num_events: int | None = Field(None, ge=1, le=MAX_EVENTS)
+    filter_efficiency: float = Field(1.0, gt=0, le=1)
+    first_event: int = Field(1, ge=1)
+    first_lumi: int = Field(1, ge=1)
+    group_by_location: bool = False
+    mix_runs: bool = False
+
+    @model_validator(mode="after")
+    def _generation_needs_events(self) -> SplittingSpec:
+        if self.algo is None and self.request_num_events is None:
+            raise ValueError("generation from scratch needs RequestNumEvents")
+        return self
+
+
+class ResourceHints(_Model):
+    memory_mb: float = Field(gt=0, le=1_000_000)
+    multicore: int = Field(ge=1, le=256)
+    event_streams: int = Field(0, ge=0, le=256)
+    time_per_event_s: float = Field(gt=0, le=86400 * 7)
+    size_per_event_kb: float = Field(gt=0, le=10**7)
+
+
+class SimulatorHints(_Model):
+    """WMS2 extension (``WMS2Simulator``): how the local simulator payload behaves for this request."""
+
+    cpu_seconds_per_event: float | None = Field(None, ge=0, le=3600)
+    memory_mb: float | None = Field(None, ge=0, le=64_000)
+    peak_memory_mb: float | None = Field(None, ge=0, le=64_000)
+    size_per_event_kb: float | None = Field(None, ge=0, le=10**6)
+
+
+class OutputDataset(_Model):
+    name: DatasetName
+    step: StepName
+    tier: DataTier
+
+
+class StepConfig(_Model):
+    name: StepName
+    index: int = Field(ge=0)
+    cmssw_version: CmsswVersion | None = None
+    scram_arch: list[ScramArch] = Field(default_factory=list)
+    global_tag: SafeText | None = None
+    config_cache_id: SafeText | None = None
+    multicore: int = Field(1, ge=1, le=256)
+    memory_mb: float | None = Field(None, gt=0, le=1_000_000)
+    event_streams: int = Field(0, ge=0, le=256)
+    input_step: StepName | None = None
+    input_module: SafeText | None = None
+    keep_output: bool = True
+    mc_pileup: DatasetName | None = None
+    data_pileup: DatasetName | None = None
+    primary_dataset: SafeText | None = None
+    acquisition_era: AcquisitionEra | None = None
+    processing_string: ProcessingString | None = None
+    output_tiers: list[DataTier] = Field(default_factory=list)
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class RequestSpec(_Model):
+    """Everything WMS2 needs from a request, validated."""
+
+    name: RequestName
+    request_type: SafeText
+    requestor: SafeText = "unknown"
+    requestor_dn: SafeText | None = None
+    group: SafeText | None = None
+    campaign: SafeText | None = None
+    prep_id: SafeText | None = None
+    priority: int = Field(ge=0, le=MAX_PRIORITY)
+    urgent: bool = False
+    production_steps: list[ProductionStep] = Field(default_factory=list)
+    adaptive: bool = True
+    processing_version: int = Field(ge=1, le=10**6)
+    cleanup_policy: CleanupPolicy = CleanupPolicy.keep_until_replaced
+    input_dataset: DatasetName | None = None
+    run_whitelist: list[int] = Field(default_factory=list)
+    run_blacklist: list[int] = Field(default_factory=list)
+    block_whitelist: list[SafeText] = Field(default_factory=list)
+    block_blacklist: list[SafeText] = Field(default_factory=list)
+    lumi_mask: dict[int, list[tuple[int, int]]] = Field(default_factory=dict)
+    splitting: SplittingSpec
+    resources: ResourceHints
+    site_whitelist: list[SiteName] = Field(default_factory=list)
+    site_blacklist: list[SiteName] = Field(default_factory=list)
+    custodial_sites: list[SafeText] = Field(default_factory=list)
+    non_custodial_sites: list[SafeText] = Field(default_factory=list)
+    merged_lfn_base: LfnBase = "/store/mc"
+    unmerged_lfn_base: LfnBase = "/store/unmerged"
+    max_merge_size: int | None = Field(None, gt=0, le=10**13)
+    steps: list[StepConfig] = Field(min_length=1, max_length=MAX_STEPS)
+    output_datasets: list[OutputDataset] = Field(default_factory=list)
+    simulator: SimulatorHints | None = None
+
+    @property
+    def is_generation(self) -> bool:
+        return self.input_dataset is None
+
+    @field_validator("lumi_mask")
+    @classmethod
+    def _check_mask(cls, mask: dict[int, list[tuple[int, int]]]) -> dict[int, list[tuple[int, int]]]:
+        for run, ranges in mask.items():
+            if run < 1:
+                raise ValueError(f"run {run} must be positive")
+            for first, last in ranges:
+                if first < 1 or last < first:
+                    raise ValueError(f"run {run}: lumi range [{first}, {last}] is not a valid range")
+        return mask
+
+    @field_validator("production_steps")
+    @classmethod
+    def _check_production_steps(cls, steps: list[ProductionStep], info: ValidationInfo) -> list[ProductionStep]:
+        for prev, nxt in itertools.pairwise(steps):
+            if nxt.fraction <= prev.fraction:
+                raise ValueError("fractions must strictly increase")
+            if nxt.priority >= prev.priority:
+                raise ValueError("priorities must strictly decrease")
+        if steps and info.data.get("urgent"):
+            raise ValueError("cannot be used with urgent")
+        priority = info.data.get("priority")
+        if steps and isinstance(priority, int) and steps[0].priority >= priority:
+            raise ValueError(f"the first step's priority must be below the request priority {priority}")
+        return steps
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> RequestSpec:
+        if self.is_generation != (self.splitting.algo is None):
+            raise ValueError("splitting: generation (no InputDataset) and an input SplittingAlgo disagree")
+        names = [s.name for s in self.steps]
+        if len(set(names)) != len(names):
+            raise ValueError("steps: step names must be unique")
+        return self

@@ -1,0 +1,75 @@
+"""Validators for values that reach file paths, DAG files or submit descriptions.
+
+Rule: a value is *validated* at import (clear error naming the field) and *quoted* at rendering.  These
+patterns are deliberately strict; CMS naming conventions (WMCore Lexicon, DBS, Rucio schema) are all
+inside them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+MAX_NAME_LENGTH = 180
+MAX_TEXT_LENGTH = 500
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
+SITE_RE = re.compile(r"^T[0-3]_[A-Z]{2}(_[A-Za-z0-9]+)+$")
+DATASET_RE = re.compile(r"^/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Z0-9-]+$")
+LFN_BASE_RE = re.compile(r"^/store(/[A-Za-z0-9_.-]+)*/?$")
+PROCESSING_STRING_RE = re.compile(r"^[A-Za-z0-9_]{1,100}$")
+ACQ_ERA_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+CMSSW_RE = re.compile(r"^CMSSW(_[A-Za-z0-9]+)+$")
+SCRAM_ARCH_RE = re.compile(r"^[a-z0-9_]{1,40}$")
+TIER_RE = re.compile(r"^[A-Z0-9-]{1,40}$")
+# Characters that would break out of a DAG line, a submit value or a ClassAd string.
+_UNSAFE_RE = re.compile(r"[\x00-\x1f\x7f\"'\\$`]")
+
+
+def check_name(value: str) -> str:
+    """A request name (it becomes a directory name)."""
+    if not value:
+        raise ValueError("must not be empty")
+    if len(value) > MAX_NAME_LENGTH:
+        raise ValueError(f"is {len(value)} characters long; the limit is {MAX_NAME_LENGTH}")
+    if value.startswith("."):
+        raise ValueError("must not start with a dot")
+    if not NAME_RE.match(value):
+        bad = sorted({c for c in value if not re.match(r"[A-Za-z0-9_.-]", c)})
+        raise ValueError(f"may only contain letters, digits, '_', '.', '-' (found {''.join(bad)!r})")
+    return value
+
+
+def check_safe_text(value: str) -> str:
+    """Free text that may end up in a DAG/submit file: no control characters, quotes, '$' or '\\'."""
+    if len(value) > MAX_TEXT_LENGTH:
+        raise ValueError(f"is {len(value)} characters long; the limit is {MAX_TEXT_LENGTH}")
+    match = _UNSAFE_RE.search(value)
+    if match:
+        raise ValueError(f"contains a forbidden character {match.group()!r} (newline, quote, '$', '\\' or control)")
+    return value
+
+
+def _pattern(regex: re.Pattern[str], what: str):  # type: ignore[no-untyped-def]
+    def check(value: str) -> str:
+        check_safe_text(value)
+        if not regex.match(value):
+            raise ValueError(f"{value!r} is not a valid {what} (expected {regex.pattern})")
+        return value
+
+    return check
+
+
+RequestName = Annotated[str, AfterValidator(check_name)]
+SafeText = Annotated[str, AfterValidator(check_safe_text)]
+SiteName = Annotated[str, AfterValidator(_pattern(SITE_RE, "CMS site name"))]
+DatasetName = Annotated[str, AfterValidator(_pattern(DATASET_RE, "dataset name"))]
+LfnBase = Annotated[str, AfterValidator(_pattern(LFN_BASE_RE, "LFN base"))]
+ProcessingString = Annotated[str, AfterValidator(_pattern(PROCESSING_STRING_RE, "processing string"))]
+AcquisitionEra = Annotated[str, AfterValidator(_pattern(ACQ_ERA_RE, "acquisition era"))]
+CmsswVersion = Annotated[str, AfterValidator(_pattern(CMSSW_RE, "CMSSW version"))]
+ScramArch = Annotated[str, AfterValidator(_pattern(SCRAM_ARCH_RE, "SCRAM architecture"))]
+DataTier = Annotated[str, AfterValidator(_pattern(TIER_RE, "data tier"))]
+StepName = Annotated[str, AfterValidator(check_name)]

@@ -1,0 +1,1 @@
+"""Adapters to outside services (catalog, replicas, request source, sites): interface + real + local."""

@@ -1,0 +1,82 @@
+"""Shared fixtures: settings on a temporary home, and a database on SQLite *and* PostgreSQL.
+
+PostgreSQL: one throw-away database per test run on ``WMS2_TEST_PG_URL`` (default
+``postgresql://postgres@127.0.0.1:5432/postgres``), dropped at the end.  Set ``WMS2_TEST_POSTGRES=0``
+to run the SQLite half only (never in CI).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+import wms2.db.models  # noqa: F401
+from wms2.config import Settings, load_settings
+from wms2.db.base import Base
+from wms2.db.session import Database, make_engine
+
+FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+PG_ADMIN_URL = os.environ.get("WMS2_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ENABLED = os.environ.get("WMS2_TEST_POSTGRES", "1") != "0"
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    assert FIXTURES.is_dir(), f"shared fixtures not found at {FIXTURES}"
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run."""
+    if not PG_ENABLED:
+        pytest.skip("PostgreSQL tests disabled by WMS2_TEST_POSTGRES=0")
+    name = f"wms2_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    h = tmp_path / "home"
+    h.mkdir()
+    monkeypatch.setenv("WMS2_HOME", str(h))
+    return h
+
+
+@pytest.fixture
+def settings(home: Path) -> Settings:
+    return load_settings(home)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, home: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{home / 'wms2.db'}"
+    return request.getfixturevalue("pg_database_url")
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """An empty schema on SQLite and on PostgreSQL (the test runs once on each)."""
+    database = Database(db_url)
+    Base.metadata.drop_all(database.engine)
+    Base.metadata.create_all(database.engine)
+    try:
+        yield database
+    finally:
+        Base.metadata.drop_all(database.engine)
+        database.dispose()
