@@ -138,6 +138,12 @@ class EngineSettings(BaseModel):
     schedd_policy: Literal["least_active", "round_robin"] = "least_active"
     dagman_path: str | None = Field(None, description="condor_dagman for Submit.from_dag; None = from PATH")
     from_dag_timeout_s: float = Field(60.0, gt=0, description="limit on the Submit.from_dag subprocess")
+    # Site catalog (wms2.services.sites): CRIC when cric_url is set, else local_sites
+    cric_url: str | None = Field(None, description="e.g. https://cms-cric.cern.ch; None = use local_sites")
+    cric_cert: str | None = Field(None, description="X.509 client certificate (PEM) for CRIC")
+    cric_key: str | None = Field(None, description="its key; None = inside cric_cert")
+    cric_ca: str | None = Field(None, description="CA file or directory; None = system CAs")
+    cric_timeout_s: float = Field(30.0, gt=0)
     # Local pool
     pool_host: str = "127.0.0.1"
     pool_port: int = Field(0, ge=0, le=65535, description="0 = pick a free port")
@@ -156,6 +162,31 @@ class SandboxSettings(BaseModel):
     lfn_prefix: str = "/store"
 
 
+ApiRole = Literal["viewer", "requestor", "operator"]
+
+
+class ApiSettings(BaseModel):
+    """The operator HTTP interface (``wms2 serve``, design §10)."""
+
+    host: str = Field("127.0.0.1", description="listen address; non-loopback needs TLS or trusted_proxies")
+    port: int = Field(8350, ge=0, le=65535)
+    trusted_proxies: list[str] = Field(default_factory=list, description="IPs/CIDRs allowed to forward a DN")
+    dn_header: str = Field("X-SSL-Client-S-DN", description="header holding the client DN set by the proxy")
+    dn_roles: dict[str, ApiRole] = Field(default_factory=dict, description="DN -> role")
+    default_dn_role: ApiRole | None = Field(None, description="role of a proxied DN not in dn_roles; None = 401")
+    jwt_issuer: str | None = Field(None, description="WLCG/OIDC issuer; None = no JWT validation")
+    jwt_jwks_path: Path | None = Field(None, description="JWKS file with the issuer's signing keys")
+    jwt_audience: str | None = None
+    jwt_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    jwt_role_claim: str = Field("wlcg.groups", description="claim listing groups (WLCG token profile)")
+    jwt_roles: dict[str, ApiRole] = Field(default_factory=dict, description="group -> role (highest wins)")
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    default_page_size: int = Field(100, ge=1)
+    max_page_size: int = Field(1000, ge=1)
+    max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="request body limit (ReqMgr2 documents)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WMS2_", env_nested_delimiter="__", extra="forbid")
 
@@ -171,6 +202,7 @@ class Settings(BaseSettings):
     output: OutputSettings = Field(default_factory=OutputSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @field_validator("home")
     @classmethod

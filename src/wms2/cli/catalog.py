@@ -1,9 +1,109 @@
-"""`wms2 catalog` commands (filled in by the issue that owns them)."""
+"""`wms2 catalog load FILE.json` and `wms2 catalog generate ...`: fill the embedded data catalog."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from wms2.cli.common import HomeOpt, JsonOpt, console, fail, print_json, settings_for
+from wms2.db.session import Database
+from wms2.services.catalog import CatalogError
+from wms2.services.local_catalog import LoadSummary, LocalCatalog, generate_dataset, load_dataset
+
+catalog_app = typer.Typer(help="The embedded data catalog (local stand-in for DBS and Rucio).", no_args_is_help=True)
+
+
+def _report(summary: LoadSummary, json_out: bool) -> None:
+    if json_out:
+        print_json(asdict(summary))
+    else:
+        console.print(f"{summary.dataset}: {summary.files} files in {summary.blocks} blocks, {summary.lumis} lumis,"
+                      f" {summary.events} events, {summary.replicas} replicas")
+
+
+@catalog_app.command("load")
+def load(
+    file: Annotated[Path, typer.Argument(help="dataset description (JSON)")],
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Load a dataset description into the local catalog."""
+    try:
+        doc = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise fail(f"{file}: {exc}") from None
+    db = Database(settings_for(home).db_url)
+    try:
+        with db.session() as session:
+            summary = load_dataset(session, doc)
+    except CatalogError as exc:
+        raise fail(f"{file}: {exc}") from None
+    finally:
+        db.dispose()
+    _report(summary, json_out)
+
+
+def _runs(value: str) -> int | list[int]:
+    try:
+        parts = [int(x) for x in value.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter("a count (e.g. 3) or run numbers (e.g. 305064,306125)") from None
+    return parts[0] if len(parts) == 1 and "," not in value else parts
+
+
+@catalog_app.command("generate")
+def generate(
+    dataset: Annotated[str, typer.Option(help="/Primary/Era-Proc-v1/TIER")],
+    files: Annotated[int, typer.Option(min=1)],
+    events_per_file: Annotated[int, typer.Option(min=0)],
+    lumis_per_file: Annotated[int, typer.Option(min=1)],
+    runs: Annotated[str, typer.Option(help="number of runs, or a comma-separated list of run numbers")],
+    sites: Annotated[str, typer.Option(help="comma-separated CMS site names")],
+    seed: Annotated[int, typer.Option()] = 0,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Generate a realistic synthetic dataset (deterministic for a seed) into the local catalog."""
+    site_list = [s.strip() for s in sites.split(",") if s.strip()]
+    db = Database(settings_for(home).db_url)
+    try:
+        with db.session() as session:
+            summary = generate_dataset(session, dataset, files, events_per_file, lumis_per_file, _runs(runs),
+                                       site_list, seed)
+    except CatalogError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        db.dispose()
+    _report(summary, json_out)
+
+
+@catalog_app.command("show")
+def show(
+    dataset: Annotated[str, typer.Argument(help="dataset name")],
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Summarise a dataset of the local catalog."""
+    db = Database(settings_for(home).db_url)
+    try:
+        with db.session() as session:
+            found = LocalCatalog(session).files(dataset)
+    except CatalogError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        db.dispose()
+    summary = {"dataset": dataset, "files": len(found), "events": sum(f.events for f in found),
+               "lumis": sum(len(f.lumis) for f in found), "bytes": sum(f.size for f in found)}
+    if json_out:
+        print_json(summary)
+    else:
+        console.print(f"{dataset}: {summary['files']} files, {summary['events']} events, {summary['lumis']} lumis")
 
 
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the main app."""
+    app.add_typer(catalog_app, name="catalog")

@@ -1,9 +1,148 @@
-"""`wms2 dag` commands (filled in by the issue that owns them)."""
+"""`wms2 dag run|status|remove|hold|release`: run any DAG file on the local engine (the
+``condor_submit_dag`` of the local world) and look at it."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from wms2.cli.common import HomeOpt, JsonOpt, console, fail, print_json, settings_for
+from wms2.dagman.model import NodeStatus
+from wms2.dagman.parser import DagParseError, parse_dag
+from wms2.dagman.status_file import read_status_file
+from wms2.engines.base import BadDag, EngineError, SubmitOptions
+from wms2.engines.local.client import LocalEngine, PoolClient, ensure_pool_running
+
+dag_app = typer.Typer(help="Run and inspect DAG files on the local engine.", no_args_is_help=True)
+DagArg = Annotated[Path, typer.Argument(help="DAG input file", exists=True, dir_okay=False)]
+ClusterArg = Annotated[int, typer.Argument(help="cluster id of the DAGMan job")]
+
+
+@dag_app.command("run")
+def run(
+    dag_file: DagArg,
+    wait: Annotated[bool, typer.Option("--wait", help="wait for the DAG; exit with DAGMan's exit code")] = False,
+    force: Annotated[bool, typer.Option("--force", help="rename old rescue DAGs to .old, start fresh")] = False,
+    rescue: Annotated[int | None, typer.Option("--rescue", help="run from this rescue DAG number")] = None,
+    priority: Annotated[int, typer.Option("--priority", help="added to every node's priority")] = 0,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="give up waiting after S seconds")] = None,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Submit DAG_FILE to the local pool (started if needed)."""
+    settings = settings_for(home)
+    try:
+        parse_dag(dag_file)
+    except DagParseError as exc:
+        raise fail("\n".join(exc.errors)) from exc
+    try:
+        ensure_pool_running(settings)
+        engine = LocalEngine(settings)
+        result = engine.submit_dag(dag_file, SubmitOptions(rescue=rescue, force=force, priority=priority))
+    except BadDag as exc:
+        raise fail(str(exc)) from exc
+    except EngineError as exc:
+        raise fail(str(exc)) from exc
+    if not wait:
+        if json_out:
+            print_json({"cluster": result.cluster_id, "schedd": result.schedd})
+        else:
+            console.print(f"DAG submitted as cluster {result.cluster_id}")
+        return
+    try:
+        info = engine.wait(result.cluster_id, timeout=timeout)
+    except TimeoutError as exc:
+        raise fail(str(exc)) from exc
+    if json_out:
+        print_json({"cluster": result.cluster_id, **asdict(info)})
+    else:
+        console.print(f"DAG cluster {result.cluster_id} exited with {info.exit_code}: {info.reason}")
+    raise typer.Exit(int(info.exit_code or 0))
+
+
+def _latest_cluster(client: PoolClient, dag_file: Path) -> dict[str, Any] | None:
+    code, body = client.request("GET", "/list")
+    dags = [d for d in body.get("dags", []) if d.get("dag_file") == str(dag_file) and d.get("parent") is None]
+    return dags[-1] if code == 200 and dags else None
+
+
+def status_of(dag_file: Path, home: Path | None) -> dict[str, Any]:
+    """Node statuses: from the DAG's NODE_STATUS_FILE when it has one, else from the daemon."""
+    dag_file = dag_file.absolute()
+    spec = parse_dag(dag_file)
+    out: dict[str, Any] = {"dag_file": str(dag_file)}
+    if spec.node_status_file and (spec.directory / spec.node_status_file).is_file():
+        status = read_status_file(spec.directory / spec.node_status_file)
+        out.update(source="node_status_file", dag_status=status.dag_status, note=status.dag_status_note,
+                   counts=status.counts(), nodes=[asdict(n) for n in status.nodes])
+        return out
+    settings = settings_for(home)
+    client = PoolClient(settings.pool_dir, settings.engine.pool_host)
+    if client.ping() is None:
+        out.update(source="none", error="no node status file and the local pool is not running")
+        return out
+    record = _latest_cluster(client, dag_file)
+    if record is None:
+        out.update(source="none", error="this DAG was never run by the local pool")
+        return out
+    out.update(source="pool", cluster=record["cluster"], state=record["state"], exit_code=record["exit_code"],
+               reason=record["reason"], counts=record["counters"])
+    code, snap = client.request("GET", f"/nodes?cluster={record['cluster']}")
+    if code == 200:
+        out.update(dag_status=snap["dag_status"], note=snap["dag_status_note"], nodes=snap["nodes"])
+    return out
+
+
+@dag_app.command("status")
+def status(dag_file: DagArg, home: HomeOpt = None, json_out: JsonOpt = False) -> None:
+    """Print the node statuses of DAG_FILE."""
+    try:
+        data = status_of(dag_file, home)
+    except (DagParseError, EngineError) as exc:
+        raise fail(str(exc)) from exc
+    if json_out:
+        print_json(data)
+        return
+    if "error" in data:
+        raise fail(data["error"])
+    console.print(f"{data['dag_file']}: {data.get('state', '')} {data.get('note', '')}".rstrip())
+    for key, value in (data.get("counts") or {}).items():
+        console.print(f"  {key} = {value}")
+    for node in data.get("nodes", []):
+        name = NodeStatus(node["status"]).name
+        console.print(f"  {node['node']:<40} {name:<10} retries={node['retry_count']} {node['details']}")
+
+
+def _act(action: str, cluster: int, home: Path | None, reason: str) -> None:
+    engine = LocalEngine(settings_for(home))
+    try:
+        getattr(engine, action)(cluster, "local", *([reason] if action != "release" else []))
+    except EngineError as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"{action} sent to cluster {cluster}")
+
+
+@dag_app.command("remove")
+def remove(cluster: ClusterArg, home: HomeOpt = None) -> None:
+    """Remove a DAG (rescue DAG first, then its jobs are killed; exit code 2)."""
+    _act("remove", cluster, home, "removed from the command line")
+
+
+@dag_app.command("hold")
+def hold(cluster: ClusterArg, home: HomeOpt = None) -> None:
+    """Hold a DAG: no new scripts or submits; running jobs continue."""
+    _act("hold", cluster, home, "held from the command line")
+
+
+@dag_app.command("release")
+def release(cluster: ClusterArg, home: HomeOpt = None) -> None:
+    """Release a held DAG."""
+    _act("release", cluster, home, "")
 
 
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the main app."""
+    app.add_typer(dag_app, name="dag")

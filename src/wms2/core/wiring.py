@@ -1,16 +1,51 @@
-"""Build the workers the Lifecycle Manager calls, from the settings."""
+"""Build the workers the Lifecycle Manager calls, from the settings (the embedded defaults: local
+engine, local catalog, local rule service)."""
 
 from __future__ import annotations
 
 import logging
 
 from wms2.config import Settings
+from wms2.core.active import ActiveHandler
+from wms2.core.error_handler import PartialHandler, StoppingHandler
+from wms2.core.launcher import PlanningLauncher
+from wms2.core.monitor import DagMonitor
+from wms2.core.operator import Operator
+from wms2.core.output_manager import OutputManager
 from wms2.core.workers import Workers
 from wms2.db.session import Database
+from wms2.domain.enums import RequestStatus
+from wms2.engines.base import Engine
+from wms2.engines.factory import make_engine
+from wms2.services.local_catalog import LocalCatalog
+from wms2.services.outputs import LocalCatalogWriter, LocalRuleService
 
 log = logging.getLogger(__name__)
 
 
-def build_workers(settings: Settings, db: Database) -> Workers:
-    """The engine-backed workers are added here as the issues that own them land."""
-    return Workers()
+def build_output_manager(settings: Settings) -> OutputManager:
+    return OutputManager(settings, catalog=LocalCatalogWriter, rules=LocalRuleService)
+
+
+def build_workers(settings: Settings, db: Database, engine: Engine | None = None) -> Workers:
+    """Every worker, wired to the configured engine (started on demand for the local pool)."""
+    if engine is None:
+        if settings.engine.kind == "local":
+            from wms2.engines.local_engine import ensure_pool_running
+
+            ensure_pool_running(settings)
+        engine = make_engine(settings)
+    outputs = build_output_manager(settings)
+    return Workers(
+        launcher=PlanningLauncher(engine=engine, catalog=LocalCatalog, outputs=outputs),
+        engine=engine,
+        extra_handlers={
+            RequestStatus.active: ActiveHandler(DagMonitor(engine), outputs),
+            RequestStatus.partial: PartialHandler(),
+            RequestStatus.stopping: StoppingHandler(engine),
+        },
+    )
+
+
+def build_operator(settings: Settings, engine: Engine) -> Operator:
+    return Operator(settings, engine, build_output_manager(settings))

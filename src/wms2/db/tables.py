@@ -250,3 +250,22 @@ class LifecycleCycleRow(Base):
     requests_evaluated: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     errors: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     error_detail: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, nullable=False, default=list)
+
+
+class LocalRuleRow(Base):
+    """The embedded replica-rule service (the local stand-in for Rucio rules): source protection per WU,
+    archival per block, optional consolidation."""
+
+    __tablename__ = "local_rules"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    did: Mapped[str] = mapped_column(String(800), nullable=False)
+    rse_expression: Mapped[str] = mapped_column(String(200), nullable=False)
+    copies: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    state: Mapped[str] = mapped_column(String(20), nullable=False, default="OK")
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("did", "rse_expression", "kind", name="uq_local_rule"),)

@@ -63,6 +63,7 @@ class DagJobInfo:
     counters: dict[str, int]  # DAG_NodesTotal, DAG_NodesDone, DAG_NodesFailed, DAG_NodesQueued, ...
     status: int | None = None  # DAG_Status
     hold_reason: str | None = None
+    unmatched: dict[str, str] = field(default_factory=dict)  # node -> why its idle job can never match
 
 
 @dataclass(frozen=True)

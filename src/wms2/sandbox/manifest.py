@@ -31,6 +31,9 @@ class SimulatorConfig(_Strict):
     )
     filter_efficiency: float = Field(1.0, gt=0, le=1)
     seed: int = 0
+    cpu_efficiency: float = Field(
+        1.0, gt=0, le=1, description="CPU / (wall * threads) the step reaches (serial fraction, I/O waits)"
+    )
 
 
 class CmsRunConfig(_Strict):

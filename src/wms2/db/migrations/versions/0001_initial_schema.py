@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 09:23:49.784964
+Create Date: 2026-11-28 09:39:11.178624
 """
 
 from __future__ import annotations
@@ -36,6 +36,18 @@ def upgrade() -> None:
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_alerts_request_name'), ['request_name'], unique=False)
 
+    op.create_table('api_tokens',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('role', sa.String(length=20), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', wms2.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=200), nullable=False),
+    sa.Column('expires_at', wms2.db.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', wms2.db.base.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_api_tokens_token_hash'))
+    )
     op.create_table('catalog_datasets',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=500), nullable=False),
@@ -51,6 +63,19 @@ def upgrade() -> None:
     sa.Column('errors', sa.Integer(), nullable=False),
     sa.Column('error_detail', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_lifecycle_cycles'))
+    )
+    op.create_table('local_rules',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('did', sa.String(length=800), nullable=False),
+    sa.Column('rse_expression', sa.String(length=200), nullable=False),
+    sa.Column('copies', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('state', sa.String(length=20), nullable=False),
+    sa.Column('comment', sa.Text(), nullable=True),
+    sa.Column('created_at', wms2.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deleted_at', wms2.db.base.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_local_rules')),
+    sa.UniqueConstraint('did', 'rse_expression', 'kind', name='uq_local_rule')
     )
     op.create_table('requests',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -87,6 +112,14 @@ def upgrade() -> None:
         batch_op.create_index('ix_requests_requestor', ['requestor'], unique=False)
         batch_op.create_index('ix_requests_status_priority', ['status', 'priority'], unique=False)
 
+    op.create_table('settings_overrides',
+    sa.Column('key', sa.String(length=100), nullable=False),
+    sa.Column('value', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('updated_at', wms2.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_by', sa.String(length=200), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('key', name=op.f('pk_settings_overrides'))
+    )
     op.create_table('sites',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
@@ -326,14 +359,17 @@ def downgrade() -> None:
 
     op.drop_table('catalog_blocks')
     op.drop_table('sites')
+    op.drop_table('settings_overrides')
     with op.batch_alter_table('requests', schema=None) as batch_op:
         batch_op.drop_index('ix_requests_status_priority')
         batch_op.drop_index('ix_requests_requestor')
         batch_op.drop_index('ix_requests_campaign')
 
     op.drop_table('requests')
+    op.drop_table('local_rules')
     op.drop_table('lifecycle_cycles')
     op.drop_table('catalog_datasets')
+    op.drop_table('api_tokens')
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_alerts_request_name'))
 

@@ -1,0 +1,107 @@
+"""The FastAPI application: ``create_app(settings, db, lifecycle=None)``.
+
+Every endpoint is a plain (sync) function: FastAPI runs it in its thread pool, so database work and
+file parsing never block the event loop.  A small ASGI middleware times every request for the
+latency histogram and refuses bodies larger than ``api.max_body_bytes``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from wms2.api import errors
+from wms2.api.auth import Authenticator
+from wms2.api.context import ApiContext
+from wms2.api.metrics import ApiMetrics
+from wms2.api.routers import admission, dags, requests, sites, system, workflows
+from wms2.config import Settings
+from wms2.core.lifecycle import LifecycleManager
+from wms2.db.session import Database
+from wms2.engines.base import Engine
+
+API_PREFIX = "/api/v1"
+
+
+class _Instrument:
+    """Latency histogram per route template and body-size guard (pure ASGI: no per-request task)."""
+
+    def __init__(self, app: ASGIApp, ctx: ApiContext) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        limit = self.ctx.settings.api.max_body_bytes
+        if length is not None and length.isdigit() and int(length) > limit:
+            await _too_large(send, limit)
+            return
+        if b"%00" in scope.get("query_string", b"") or "\x00" in scope.get("path", ""):
+            await _reject_nul(send)
+            return
+        started = time.perf_counter()
+        status = [500]
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None)
+            if template is None:
+                template = "unmatched"
+            elif not template.startswith(API_PREFIX):
+                template = API_PREFIX + template
+            self.ctx.metrics.observe(scope["method"], template, status[0], time.perf_counter() - started)
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = (b'{"status": 413, "detail": "request body larger than api.max_body_bytes (' + str(limit).encode()
+            + b')", "errors": [{"field": "body", "message": "too large"}]}')
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _reject_nul(send: Send) -> None:
+    body = (b'{"status": 422, "detail": "the URL contains a NUL character", '
+            b'"errors": [{"field": "query", "message": "NUL characters are not allowed"}]}')
+    await send({"type": "http.response.start", "status": 422,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(settings: Settings, db: Database, lifecycle: LifecycleManager | None = None,
+               engine_factory: Callable[[], Engine] | None = None) -> FastAPI:
+    ctx = ApiContext(settings=settings, db=db, lifecycle=lifecycle, auth=Authenticator(settings.api, db),
+                     metrics=ApiMetrics(db, settings), engine_factory=engine_factory)
+    app = FastAPI(
+        title="WMS2",
+        summary="Workload management for CMS central production: the operator API (design §10)",
+        version="1",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    errors.install(app)
+    for module in (requests, workflows, dags, admission, sites, system):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.add_middleware(_Instrument, ctx=ctx)
+    return app
+
+
+def ctx_of(app: Any) -> ApiContext:
+    ctx: ApiContext = app.state.ctx
+    return ctx

@@ -1,0 +1,76 @@
+"""FastAPI dependencies: context, database session, identity and role checks, paging."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from wms2.api.auth import AuthError, Identity, Role
+from wms2.api.context import ApiContext
+from wms2.core.actions import InvalidValue
+
+bearer = HTTPBearer(auto_error=False, description="WMS2 API token or WLCG/OIDC JWT")
+
+
+def get_ctx(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[ApiContext, Depends(get_ctx)]
+
+
+def get_session(ctx: Ctx) -> Iterator[Session]:
+    """One unit of work per HTTP request: committed when the endpoint returns, rolled back on error."""
+    with ctx.db.session() as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(get_session)]
+
+
+def get_identity(request: Request, ctx: Ctx,
+                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Identity:
+    authorization = request.headers.get("authorization")
+    peer = request.client.host if request.client else None
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    identity = ctx.auth.identify(authorization, peer, headers)
+    request.state.identity = identity
+    return identity
+
+
+def require(role: Role) -> Callable[[Identity], Identity]:
+    def check(identity: Annotated[Identity, Depends(get_identity)]) -> Identity:
+        if identity.role < role:
+            raise AuthError(403, f"{identity.name} is {identity.role.name}; this needs the {role.name} role")
+        return identity
+
+    return check
+
+
+Viewer = Annotated[Identity, Depends(require(Role.viewer))]
+Requestor = Annotated[Identity, Depends(require(Role.requestor))]
+Operator = Annotated[Identity, Depends(require(Role.operator))]
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    offset: int
+
+
+def get_page(ctx: Ctx,
+             limit: Annotated[int | None, Query(ge=1, description="page size (default, maximum: settings)")] = None,
+             offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> Page:
+    api = ctx.settings.api
+    if limit is not None and limit > api.max_page_size:
+        raise InvalidValue("query.limit", f"must be <= {api.max_page_size} (api.max_page_size)")
+    return Page(limit=limit or api.default_page_size, offset=offset)
+
+
+Paging = Annotated[Page, Depends(get_page)]

@@ -1,0 +1,128 @@
+"""``/sites``: list, get, change, drain, enable; bans list and lift.
+
+The sites table is filled from the site catalog (CRIC or the configured local sites) on first use;
+an operator's status is never overwritten by a later sync."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from wms2.api.context import ApiContext
+from wms2.api.deps import Ctx, DbSession, Operator, Paging, Viewer
+from wms2.api.models import BanOut, PageOf, Reason, SiteOut, SitePatch
+from wms2.core import actions
+from wms2.db.base import utcnow
+from wms2.db.tables import SiteBanRow, SiteRow
+from wms2.domain.enums import SiteStatus
+from wms2.domain.safety import SITE_RE
+from wms2.services.sites import SiteCatalogError, make_site_catalog
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/sites", tags=["sites"])
+SitePath = Annotated[str, Path(max_length=100, pattern=SITE_RE.pattern)]
+
+
+def _ensure_synced(ctx: ApiContext, session: Session) -> None:
+    """Sync once per process, in its own transaction (an endpoint's rollback must not undo it)."""
+    if ctx.sites_synced:
+        return
+    try:
+        with ctx.db.session() as own:
+            actions.sync_sites(own, make_site_catalog(ctx.settings))
+    except SiteCatalogError as exc:
+        raise actions.EngineUnavailable(f"site catalog unavailable: {exc}") from exc
+    except IntegrityError:
+        log.info("sites: a concurrent request synced the catalog first")
+    ctx.sites_synced = True
+
+
+def _active_ban(now: Any) -> Any:
+    return (SiteBanRow.removed_at.is_(None)) & (SiteBanRow.expires_at.is_(None) | (SiteBanRow.expires_at > now))
+
+
+def _site_out(session: Session, row: SiteRow, now: Any) -> dict[str, Any]:
+    bans = session.scalar(select(func.count(SiteBanRow.id)).where(SiteBanRow.site == row.name, _active_ban(now)))
+    return {**SiteOut.model_validate(row).model_dump(exclude={"active_bans"}), "active_bans": bans or 0}
+
+
+def _ban_out(ban: SiteBanRow, now: Any) -> dict[str, Any]:
+    active = ban.removed_at is None and (ban.expires_at is None or ban.expires_at > now)
+    return {**{c: getattr(ban, c) for c in BanOut.model_fields if c != "active"}, "active": active}
+
+
+@router.get("", response_model=PageOf[SiteOut])
+def list_sites(
+    ctx: Ctx, session: DbSession, _: Viewer, page: Paging,
+    status_: Annotated[SiteStatus | None, Query(alias="status")] = None,
+) -> dict[str, Any]:
+    _ensure_synced(ctx, session)
+    stmt = select(SiteRow)
+    if status_ is not None:
+        stmt = stmt.where(SiteRow.status == status_)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    now = utcnow()
+    rows = session.scalars(stmt.order_by(SiteRow.name).limit(page.limit).offset(page.offset))
+    return {"items": [_site_out(session, r, now) for r in rows], "total": total, "limit": page.limit,
+            "offset": page.offset}
+
+
+@router.get("/bans", response_model=PageOf[BanOut])
+def list_bans(
+    session: DbSession, _: Viewer, page: Paging,
+    active: Annotated[bool, Query(description="only bans in force")] = True,
+    site: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    now = utcnow()
+    stmt = select(SiteBanRow)
+    if active:
+        stmt = stmt.where(_active_ban(now))
+    if site is not None:
+        stmt = stmt.where(SiteBanRow.site == site)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(stmt.order_by(SiteBanRow.id.desc()).limit(page.limit).offset(page.offset))
+    return {"items": [_ban_out(b, now) for b in rows], "total": total, "limit": page.limit, "offset": page.offset}
+
+
+@router.post("/bans/{ban_id}/lift", response_model=BanOut)
+def lift_ban(ctx: Ctx, session: DbSession, identity: Operator, body: Reason,
+             ban_id: Annotated[int, Path(ge=1, le=2**31 - 1)]) -> dict[str, Any]:
+    ban = actions.lift_ban(session, ban_id, identity.name, body.reason)
+    ctx.wake()
+    return _ban_out(ban, utcnow())
+
+
+@router.get("/{name}", response_model=SiteOut)
+def get_site(ctx: Ctx, session: DbSession, _: Viewer, name: SitePath) -> dict[str, Any]:
+    _ensure_synced(ctx, session)
+    return _site_out(session, actions.get_site(session, name), utcnow())
+
+
+@router.patch("/{name}", response_model=SiteOut)
+def patch_site(ctx: Ctx, session: DbSession, identity: Operator, name: SitePath, patch: SitePatch) -> dict[str, Any]:
+    _ensure_synced(ctx, session)
+    row = actions.update_site(session, name, identity.name, patch.reason, status=patch.status,
+                              total_slots=patch.total_slots)
+    ctx.wake()
+    return _site_out(session, row, utcnow())
+
+
+@router.post("/{name}/drain", response_model=SiteOut)
+def drain_site(ctx: Ctx, session: DbSession, identity: Operator, name: SitePath, body: Reason) -> dict[str, Any]:
+    _ensure_synced(ctx, session)
+    row = actions.set_site_status(session, name, SiteStatus.draining, identity.name, body.reason)
+    ctx.wake()
+    return _site_out(session, row, utcnow())
+
+
+@router.post("/{name}/enable", response_model=SiteOut)
+def enable_site(ctx: Ctx, session: DbSession, identity: Operator, name: SitePath, body: Reason) -> dict[str, Any]:
+    _ensure_synced(ctx, session)
+    row = actions.set_site_status(session, name, SiteStatus.enabled, identity.name, body.reason)
+    ctx.wake()
+    return _site_out(session, row, utcnow())

@@ -1,0 +1,142 @@
+"""``wms2 serve``: one process with the REST API (uvicorn) and the Lifecycle Manager in its own thread.
+
+The API never waits for the loop: endpoints run in uvicorn's thread pool, the lifecycle (planning,
+DAG polling, file parsing) in ``wms2-lifecycle``; actions only ``wake()`` it.  The embedded default
+listens on loopback; a non-loopback address is refused unless TLS or a trusted front-end proxy is
+configured, so the service never runs open on a public interface.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from sqlalchemy import inspect, select
+
+from wms2.api.app import API_PREFIX, create_app
+from wms2.api.auth import create_token
+from wms2.config import Settings
+from wms2.core.lifecycle import LifecycleManager
+from wms2.core.service import build_lifecycle, init_home
+from wms2.db.auth_tables import ApiTokenRow, SettingsOverrideRow
+from wms2.db.base import Base
+from wms2.db.session import Database
+
+log = logging.getLogger(__name__)
+
+LIFECYCLE_JOIN_S = 30.0  # how long shutdown waits for a cycle in progress
+TOKEN_FILE = "operator.token"
+BOOTSTRAP_TOKEN_NAME = "operator"
+
+
+class UnsafeListenAddress(ValueError):
+    """A non-loopback listen address without TLS or a trusted proxy."""
+
+
+def check_listen_address(settings: Settings) -> None:
+    host = settings.api.host
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    tls = settings.api.tls_certfile is not None and settings.api.tls_keyfile is not None
+    if not loopback and not tls and not settings.api.trusted_proxies:
+        raise UnsafeListenAddress(
+            f"api.host: refusing to listen on {host} without TLS (api.tls_certfile/api.tls_keyfile) or a trusted"
+            " front-end proxy (api.trusted_proxies); the embedded default listens on 127.0.0.1 only")
+
+
+def ensure_api_tables(db: Database) -> None:
+    """Create the API's tables when the schema migrations do not (yet) carry them."""
+    present = set(inspect(db.engine).get_table_names())
+    missing = [t.__table__ for t in (ApiTokenRow, SettingsOverrideRow) if t.__tablename__ not in present]
+    if missing:
+        log.warning("creating API tables missing from the migrations: %s", [t.name for t in missing])
+        Base.metadata.create_all(db.engine, tables=missing)
+
+
+def bootstrap_operator_token(settings: Settings, db: Database) -> str | None:
+    """On a home without any live operator token, create one; return its secret (else None)."""
+    with db.session() as session:
+        live = session.scalar(select(ApiTokenRow.id).where(ApiTokenRow.role == "operator",
+                                                            ApiTokenRow.revoked_at.is_(None)).limit(1))
+        if live is not None:
+            return None
+        _, secret = create_token(session, BOOTSTRAP_TOKEN_NAME, "operator", by="wms2 serve")
+    path = Path(settings.home) / TOKEN_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret + "\n")
+    return secret
+
+
+@dataclass
+class Service:
+    settings: Settings
+    db: Database
+    lifecycle: LifecycleManager
+    stop: threading.Event
+    thread: threading.Thread | None = None
+
+    def start_lifecycle(self) -> None:
+        self.thread = threading.Thread(target=self.lifecycle.run_forever, args=(self.stop,), name="wms2-lifecycle",
+                                       daemon=True)
+        self.thread.start()
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        self.lifecycle.wake()
+        if self.thread is not None:
+            self.thread.join(LIFECYCLE_JOIN_S)
+            if self.thread.is_alive():
+                log.warning("lifecycle cycle still running after %.0fs; exiting anyway", LIFECYCLE_JOIN_S)
+        self.db.dispose()
+
+
+def prepare(settings: Settings) -> tuple[Service, str | None]:
+    """Home, database, token, pool daemon and lifecycle; nothing is listening yet."""
+    check_listen_address(settings)
+    db = init_home(settings)
+    ensure_api_tables(db)
+    token = bootstrap_operator_token(settings, db)
+    if settings.engine.kind == "local":
+        from wms2.engines.local_engine import ensure_pool_running
+
+        ensure_pool_running(settings)
+    from wms2.core.wiring import build_workers
+
+    lifecycle = build_lifecycle(settings, db, build_workers(settings, db))
+    return Service(settings, db, lifecycle, threading.Event()), token
+
+
+def uvicorn_config(service: Service) -> uvicorn.Config:
+    api = service.settings.api
+    app = create_app(service.settings, service.db, lifecycle=service.lifecycle)
+    return uvicorn.Config(
+        app, host=api.host, port=api.port, log_level=service.settings.log_level.lower(),
+        # The peer address must be the real TCP peer: trusted proxies are checked by WMS2 itself.
+        proxy_headers=False, server_header=False,
+        ssl_certfile=str(api.tls_certfile) if api.tls_certfile else None,
+        ssl_keyfile=str(api.tls_keyfile) if api.tls_keyfile else None,
+        timeout_graceful_shutdown=int(LIFECYCLE_JOIN_S),
+    )
+
+
+def base_url(settings: Settings) -> str:
+    scheme = "https" if settings.api.tls_certfile else "http"
+    return f"{scheme}://{settings.api.host}:{settings.api.port}{API_PREFIX}"
+
+
+def serve(service: Service) -> None:
+    """Run until SIGINT/SIGTERM (uvicorn handles both), then stop the lifecycle and close the database."""
+    server = uvicorn.Server(uvicorn_config(service))
+    service.start_lifecycle()
+    try:
+        server.run()
+    finally:
+        service.shutdown()

@@ -1,0 +1,133 @@
+"""The ``active`` handler (design §6.1): poll the DAG, hand new WUs to the Output Manager, end rounds."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from wms2.core.monitor import DagMonitor, DagPoll
+from wms2.core.output_manager import OutputManager
+from wms2.core.rounds import finish_round
+from wms2.core.transitions import SYSTEM, transition, transition_dag, transition_workflow
+from wms2.core.workers import HandlerContext
+from wms2.db.tables import DagHistoryRow, DagRow, ProcessingBlockRow, RequestRow, WorkflowRow
+from wms2.domain.enums import BlockStatus, CleanupPolicy, DAGStatus, RequestStatus, WorkflowStatus
+from wms2.engines.base import DagJobState
+
+log = logging.getLogger(__name__)
+
+
+def workflow_of(session: Session, request: RequestRow) -> WorkflowRow:
+    wf = session.scalar(select(WorkflowRow).where(WorkflowRow.request_id == request.id))
+    if wf is None:
+        raise RuntimeError(f"request {request.name} has no workflow")
+    return wf
+
+
+def all_blocks_archived(session: Session, workflow: WorkflowRow) -> bool:
+    statuses = set(session.scalars(select(ProcessingBlockRow.status)
+                                   .where(ProcessingBlockRow.workflow_id == workflow.id)))
+    return statuses <= {BlockStatus.archived, BlockStatus.invalidated}
+
+
+def invalidate_superseded(session: Session, outputs: OutputManager, request: RequestRow) -> int:
+    """When a new version completes: ``immediate_cleanup`` invalidates the old version's outputs;
+    ``keep_until_replaced`` leaves them to the operator."""
+    if not request.previous_version_request or request.cleanup_policy != CleanupPolicy.immediate_cleanup:
+        return 0
+    old = session.scalar(select(RequestRow).where(RequestRow.name == request.previous_version_request))
+    if old is None:
+        return 0
+    return outputs.invalidate(session, workflow_of(session, old))
+
+
+@dataclass
+class ActiveHandler:
+    monitor: DagMonitor
+    outputs: OutputManager
+
+    def __call__(self, ctx: HandlerContext, request: RequestRow) -> None:
+        session = ctx.session
+        workflow = workflow_of(session, request)
+        dag = session.get(DagRow, workflow.current_dag_id) if workflow.current_dag_id else None
+        if dag is None:
+            raise RuntimeError(f"request {request.name} is active without a current DAG")
+        if dag.status in (DAGStatus.submitted, DAGStatus.running, DAGStatus.halted):
+            poll = self._poll(session, dag)
+            self._record_poll(session, workflow, dag, poll)
+            report = self.outputs.register(session, workflow, dag, ctx.now)
+            self.outputs.finish_blocks(session, workflow, ctx.now, report)
+            if not poll.finished:
+                return
+            self._dag_ended(ctx, request, workflow, dag, poll)
+            if dag.status != DAGStatus.completed:
+                return
+        elif dag.status == DAGStatus.completed:
+            report = self.outputs.register(session, workflow, dag, ctx.now)
+            self.outputs.finish_blocks(session, workflow, ctx.now, report)
+        else:
+            return
+        self._after_success(ctx, request, workflow, dag)
+
+    def _poll(self, session: Session, dag: DagRow) -> DagPoll:
+        return self.monitor.poll(Path(dag.submit_dir), dag.cluster_id, dag.schedd_name, dag.total_work_units,
+                                 set(dag.completed_work_units))
+
+    def _record_poll(self, session: Session, workflow: WorkflowRow, dag: DagRow, poll: DagPoll) -> None:
+        if poll.newly_completed:
+            dag.completed_work_units = {**dag.completed_work_units,
+                                        **{wu.name: wu.as_record() for wu in poll.newly_completed}}
+        counters = {**{f"wu_{k}": v for k, v in poll.wu_counts.items()}, **poll.node_counts}
+        if counters != dag.node_counters:
+            session.add(DagHistoryRow(dag_id=dag.id, event="poll", detail={"counters": counters,
+                                                                            "by_role": poll.by_role}))
+        dag.node_counters = counters
+        workflow.node_counters = counters
+        if poll.unreadable:
+            log.warning("DAG %s: completed WUs without readable outputs: %s", dag.id, poll.unreadable)
+        if dag.status == DAGStatus.submitted and poll.engine_state == DagJobState.running:
+            transition_dag(session, dag, DAGStatus.running, "DAGMan job running")
+        elif dag.status == DAGStatus.running and poll.engine_state == DagJobState.held:
+            transition_dag(session, dag, DAGStatus.halted, "DAGMan job held")
+        elif dag.status == DAGStatus.halted and poll.engine_state == DagJobState.running:
+            transition_dag(session, dag, DAGStatus.running, "DAGMan job released")
+
+    def _dag_ended(self, ctx: HandlerContext, request: RequestRow, workflow: WorkflowRow, dag: DagRow,
+                   poll: DagPoll) -> None:
+        session = ctx.session
+        detail = {"exit_code": poll.exit_code, "failed_work_units": poll.failed_work_units,
+                  "unreadable": poll.unreadable, "detail": poll.detail}
+        session.add(DagHistoryRow(dag_id=dag.id, event="exit", detail=detail))
+        if poll.succeeded and not poll.unreadable:
+            transition_dag(session, dag, DAGStatus.completed, "DAG succeeded")
+            finish_round(session, request, workflow, dag, ctx.now)
+            return
+        dag.round_metrics = {**dag.round_metrics, "failed_work_units": poll.failed_work_units,
+                             "exit_code": poll.exit_code}
+        if poll.removed and dag.stop_requested_at is None:
+            reason = f"DAGMan job removed outside WMS2 (exit {poll.exit_code}): {poll.detail}"
+        else:
+            reason = (f"DAG ended with {len(poll.failed_work_units)} failed work unit(s)"
+                      f" of {dag.total_work_units} (exit code {poll.exit_code})")
+        transition_dag(session, dag, DAGStatus.partial, reason)
+        transition_workflow(workflow, WorkflowStatus.partial)
+        transition(request, RequestStatus.partial, SYSTEM, reason, ctx.now)
+
+    def _after_success(self, ctx: HandlerContext, request: RequestRow, workflow: WorkflowRow, dag: DagRow) -> None:
+        if dag.round_params.get("work_remaining", False):
+            transition_workflow(workflow, WorkflowStatus.new)
+            transition(request, RequestStatus.queued, SYSTEM,
+                       f"round {dag.round} done ({len(dag.completed_work_units)} WUs); next round queued", ctx.now)
+            return
+        if all_blocks_archived(ctx.session, workflow):
+            invalidated = invalidate_superseded(ctx.session, self.outputs, request)
+            if invalidated:
+                log.info("%s completed: invalidated %d files of %s", request.name, invalidated,
+                         request.previous_version_request)
+            transition_workflow(workflow, WorkflowStatus.completed)
+            transition(request, RequestStatus.completed, SYSTEM,
+                       f"all work done in {dag.round + 1} round(s); every block archived", ctx.now)

@@ -1,0 +1,47 @@
+"""``<dag>.dagman.out`` debug log (reference §4.3), always appended.  It carries the lines a service
+may look for: the start banner, parse errors, ``Dag contains N total nodes``, submit lines, the
+periodic count table, failed-node lists, rescue writes and the final ``EXITING WITH STATUS`` line."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import IO
+
+_TABLE_HEAD = ("   Done     Pre   Queued    Post   Ready   Un-Ready   Failed   Futile\n"
+               "    ===     ===      ===     ===     ===        ===      ===      ===\n")
+
+
+class DagmanOut:
+    def __init__(self, path: Path, cluster: int) -> None:
+        self.path = path
+        self.cluster = cluster
+        self._fh: IO[str] | None = None
+
+    def log(self, message: str) -> None:
+        if self._fh is None:
+            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+        stamp = time.strftime("%m/%d/%y %H:%M:%S")
+        for line in message.splitlines() or [""]:
+            self._fh.write(f"{stamp} {line}\n")
+        self._fh.flush()
+
+    def banner(self) -> None:
+        self.log("******************************************************")
+        self.log(f"** condor_scheduniv_exec.{self.cluster}.0 (CONDOR_DAGMAN) STARTING UP")
+        self.log(f"** wms2 local DAGMan, pid {os.getpid()}")
+        self.log("******************************************************")
+
+    def table(self, total: int, counts: tuple[int, int, int, int, int, int, int, int]) -> None:
+        row = "".join(f"{v:>{w}}" for v, w in zip(counts, (7, 8, 9, 8, 8, 11, 9, 9), strict=True))
+        self.log(f"Of {total} nodes total:\n{_TABLE_HEAD}{row}")
+
+    def exiting(self, status: int) -> None:
+        self.log(f"**** condor_scheduniv_exec.{self.cluster}.0 (condor_DAGMAN) pid {os.getpid()} "
+                 f"EXITING WITH STATUS {status}")
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None

@@ -1,0 +1,223 @@
+"""NODE_STATUS_FILE writer and reader (reference §3).
+
+The writer prints the ClassAd layout DAGMan prints (fixed attribute order, ``/* "..." */`` comments),
+to ``<file>.tmp`` then renames, so readers always see a complete file.  The reader accepts DAGMan's
+files and ours (new-syntax ads, C comments, string lists).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wms2.dagman.model import NodeStatus
+
+STATUS_NAMES = {s.value: f"STATUS_{s.name}" for s in NodeStatus}
+
+
+@dataclass
+class NodeStatusEntry:
+    node: str
+    status: int
+    details: str = ""
+    retry_count: int = 0
+    procs_queued: int = 0
+    procs_held: int = 0
+
+
+@dataclass
+class DagStatusFile:
+    dag_files: list[str]
+    timestamp: int
+    dag_status: int
+    dag_status_note: str = ""  # "", "held", "removed", "aborted", "success", "failed", ...
+    nodes: list[NodeStatusEntry] = field(default_factory=list)
+    nodes_total: int = 0
+    nodes_done: int = 0
+    nodes_pre: int = 0
+    nodes_queued: int = 0
+    nodes_post: int = 0
+    nodes_ready: int = 0
+    nodes_unready: int = 0
+    nodes_futile: int = 0
+    nodes_failed: int = 0
+    procs_held: int = 0
+    procs_idle: int = 0
+    end_time: int = 0
+    next_update: int = 0
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "NodesTotal": self.nodes_total, "NodesDone": self.nodes_done, "NodesPre": self.nodes_pre,
+            "NodesQueued": self.nodes_queued, "NodesPost": self.nodes_post, "NodesReady": self.nodes_ready,
+            "NodesUnready": self.nodes_unready, "NodesFutile": self.nodes_futile,
+            "NodesFailed": self.nodes_failed, "JobProcsHeld": self.procs_held, "JobProcsIdle": self.procs_idle,
+        }
+
+
+def _q(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _stamp(ts: int) -> str:
+    return f'{ts}; /* "{time.ctime(ts)}" */'
+
+
+def render(status: DagStatusFile) -> str:
+    lines = ["[", '  Type = "DagStatus";', "  DagFiles = {"]
+    lines.append(",\n".join(f"    {_q(f)}" for f in status.dag_files))
+    lines += [
+        "  };",
+        f"  Timestamp = {_stamp(status.timestamp)}",
+        f'  DagStatus = {status.dag_status}; /* "{STATUS_NAMES[status.dag_status]} ({status.dag_status_note})" */',
+    ]
+    for key, value in status.counts().items():
+        suffix = " /* includes held */" if key == "JobProcsIdle" else ""
+        lines.append(f"  {key} = {value};{suffix}")
+    lines.append("]")
+    for n in status.nodes:
+        lines += [
+            "[",
+            '  Type = "NodeStatus";',
+            f"  Node = {_q(n.node)};",
+            f'  NodeStatus = {n.status}; /* "{STATUS_NAMES[n.status]}" */',
+            f"  StatusDetails = {_q(n.details)};",
+            f"  RetryCount = {n.retry_count};",
+            f"  JobProcsQueued = {n.procs_queued};",
+            f"  JobProcsHeld = {n.procs_held};",
+            "]",
+        ]
+    nxt = f'{status.next_update}; /* "none" */' if status.next_update == 0 else _stamp(status.next_update)
+    lines += ["[", '  Type = "StatusEnd";', f"  EndTime = {_stamp(status.end_time)}", f"  NextUpdate = {nxt}", "]"]
+    return "\n".join(lines) + "\n"
+
+
+def write_status_file(path: Path, status: DagStatusFile) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(render(status))
+    os.replace(tmp, path)
+
+
+# -- reader --------------------------------------------------------------------------------------
+_COMMENT = re.compile(r"/\*.*?\*/", re.S)
+_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+Value = int | float | str | bool | list[str] | None
+
+
+def _value(text: str) -> Value:
+    text = text.strip()
+    if text.startswith("{"):
+        return [_unescape(m) for m in _STRING.findall(text)]
+    if text.startswith('"'):
+        m = _STRING.match(text)
+        return _unescape(m.group(1)) if m else text
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("undefined", "error"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def parse_ads(text: str) -> list[dict[str, Value]]:
+    """Parse a sequence of new-syntax ClassAds (enough for status files)."""
+    text = _COMMENT.sub("", text)
+    ads: list[dict[str, Value]] = []
+    for body in _bodies(text):
+        ad: dict[str, Value] = {}
+        for stmt in _statements(body):
+            key, sep, value = stmt.partition("=")
+            if sep:
+                ad[key.strip()] = _value(value)
+        ads.append(ad)
+    return ads
+
+
+def _bodies(text: str) -> list[str]:
+    """Ads are delimited by lines holding only ``[`` and ``]`` (how DAGMan prints them)."""
+    bodies: list[str] = []
+    current: list[str] | None = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped == "[" and current is None:
+            current = []
+        elif stripped == "]" and current is not None:
+            bodies.append("\n".join(current))
+            current = None
+        elif current is not None:
+            current.append(line)
+    return bodies
+
+
+def _statements(body: str) -> list[str]:
+    out: list[str] = []
+    current: list[str] = []
+    in_string = False
+    escape = False
+    for ch in body:
+        if escape:
+            escape = False
+        elif ch == "\\" and in_string:
+            escape = True
+        elif ch == '"':
+            in_string = not in_string
+        elif ch == ";" and not in_string:
+            out.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    if "".join(current).strip():
+        out.append("".join(current))
+    return out
+
+
+def _int(ad: dict[str, Value], key: str) -> int:
+    value = ad.get(key, 0)
+    return int(value) if isinstance(value, (int, float)) else 0
+
+
+def read_status_file(path: Path) -> DagStatusFile:
+    text = path.read_text()
+    ads = parse_ads(text)
+    head = next((a for a in ads if a.get("Type") == "DagStatus"), None)
+    if head is None:
+        raise ValueError(f"{path}: no DagStatus ad")
+    note_match = re.search(r'DagStatus\s*=\s*\d+;\s*/\*\s*"STATUS_\w+ \(([^)]*)\)"', text)
+    dag_files = head.get("DagFiles")
+    status = DagStatusFile(
+        dag_files=list(dag_files) if isinstance(dag_files, list) else [],
+        timestamp=_int(head, "Timestamp"),
+        dag_status=_int(head, "DagStatus"),
+        dag_status_note=note_match.group(1) if note_match else "",
+    )
+    for attr, key in (
+        ("nodes_total", "NodesTotal"), ("nodes_done", "NodesDone"), ("nodes_pre", "NodesPre"),
+        ("nodes_queued", "NodesQueued"), ("nodes_post", "NodesPost"), ("nodes_ready", "NodesReady"),
+        ("nodes_unready", "NodesUnready"), ("nodes_futile", "NodesFutile"), ("nodes_failed", "NodesFailed"),
+        ("procs_held", "JobProcsHeld"), ("procs_idle", "JobProcsIdle"),
+    ):
+        setattr(status, attr, _int(head, key))
+    for ad in ads:
+        if ad.get("Type") == "NodeStatus":
+            status.nodes.append(NodeStatusEntry(
+                node=str(ad.get("Node", "")), status=_int(ad, "NodeStatus"),
+                details=str(ad.get("StatusDetails") or ""), retry_count=_int(ad, "RetryCount"),
+                procs_queued=_int(ad, "JobProcsQueued"), procs_held=_int(ad, "JobProcsHeld"),
+            ))
+        elif ad.get("Type") == "StatusEnd":
+            status.end_time = _int(ad, "EndTime")
+            status.next_update = _int(ad, "NextUpdate")
+    return status

@@ -1,0 +1,1 @@
+"""The local execution engine: a DAGMan-compatible executor and a local pool daemon."""

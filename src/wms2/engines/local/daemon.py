@@ -1,0 +1,169 @@
+"""The local pool daemon (``wms2 pool start``): a separate process owning ``settings.pool_dir``.
+
+It serves JSON over HTTP on loopback; the port is written to ``<spool>/pool.port`` and the pid to
+``<spool>/pool.pid``.  At start it recovers the DAGs its previous incarnation was running.
+Run as ``python -m wms2.engines.local.daemon --spool DIR --sites JSON``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from wms2.dagman.config_file import ConfigError
+from wms2.dagman.parser import DagParseError
+from wms2.dagman.submit import SubmitError
+from wms2.engines.local.pool import Slot
+from wms2.engines.local.recovery import recover_all
+from wms2.engines.local.scheduler import Scheduler, SubmitRefused
+
+log = logging.getLogger(__name__)
+PORT_FILE = "pool.port"
+PID_FILE = "pool.pid"
+PROTOCOL_VERSION = 1
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("http: " + format, *args)
+
+    def _reply(self, code: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body, default=str).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        url = urlparse(self.path)
+        params = {k: v[0] for k, v in parse_qs(url.query).items()}
+        sched = self.server.scheduler
+        if url.path == "/ping":
+            self._reply(200, {"ok": True, "pid": os.getpid(), "protocol": PROTOCOL_VERSION,
+                              "spool": str(sched.spool), "dags": len(sched.runs),
+                              "sites": [s.site for s in sched.pool.slots]})
+        elif url.path == "/query":
+            info = sched.info(int(params.get("cluster", "-1")))
+            self._reply(200, info) if info else self._reply(404, {"error": "unknown cluster", "kind": "unknown"})
+        elif url.path == "/nodes":
+            snapshot = sched.snapshot(int(params.get("cluster", "-1")))
+            self._reply(200, snapshot) if snapshot else self._reply(404, {"error": "not running", "kind": "unknown"})
+        elif url.path == "/list":
+            self._reply(200, {"dags": [r.as_dict() for r in sched.records.all()]})
+        else:
+            self._reply(404, {"error": f"no such endpoint {url.path}", "kind": "unknown"})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            self._reply(400, {"error": "bad JSON", "kind": "bad_request"})
+            return
+        sched = self.server.scheduler
+        path = urlparse(self.path).path
+        if path == "/submit":
+            self._submit(body)
+            return
+        if path == "/shutdown":
+            self._reply(200, {"ok": True})
+            threading.Thread(target=self.server.shutdown, daemon=True).start()
+            return
+        cluster = int(body.get("cluster", -1))
+        if sched.records.get(cluster) is None:
+            self._reply(404, {"error": f"unknown cluster {cluster}", "kind": "unknown"})
+            return
+        if path == "/remove":
+            sched.remove(cluster, str(body.get("reason") or "removed"))
+        elif path == "/hold":
+            sched.hold(cluster, str(body.get("reason") or "held"))
+        elif path == "/release":
+            sched.release(cluster)
+        else:
+            self._reply(404, {"error": f"no such endpoint {path}", "kind": "unknown"})
+            return
+        self._reply(200, {"ok": True})
+
+    def _submit(self, body: dict[str, Any]) -> None:
+        try:
+            cluster = self.server.scheduler.submit(
+                Path(body["dag_file"]), force=bool(body.get("force")), rescue=body.get("rescue"),
+                priority=int(body.get("priority") or 0), batch_name=body.get("batch_name"),
+                max_idle=body.get("max_idle"), max_jobs=body.get("max_jobs"),
+            )
+        except (DagParseError, SubmitRefused, SubmitError, ConfigError, OSError) as exc:
+            self._reply(400, {"error": str(exc), "kind": "bad_dag"})
+            return
+        self._reply(200, {"cluster": cluster})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], scheduler: Scheduler) -> None:
+        super().__init__(address, _Handler)
+        self.scheduler = scheduler
+
+
+def serve(spool: Path, slots: list[Slot], host: str = "127.0.0.1", port: int = 0, cycle_s: float = 0.0) -> None:
+    spool.mkdir(parents=True, exist_ok=True)
+    scheduler = Scheduler(spool, slots, cycle_s)
+    recovered = recover_all(scheduler)
+    if recovered:
+        log.info("recovered DAGs %s", recovered)
+    scheduler.start()
+    server = _Server((host, port), scheduler)
+    (spool / PID_FILE).write_text(f"{os.getpid()}\n")
+    tmp = spool / (PORT_FILE + ".tmp")
+    tmp.write_text(f"{server.server_address[1]}\n")
+    tmp.replace(spool / PORT_FILE)
+
+    def _term(signum: int, frame: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _term)
+    try:
+        server.serve_forever(poll_interval=0.5)
+    finally:
+        scheduler.stop()
+        (spool / PORT_FILE).unlink(missing_ok=True)
+        (spool / PID_FILE).unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="WMS2 local pool daemon")
+    parser.add_argument("--spool", required=True, type=Path)
+    parser.add_argument("--sites", required=True, help="JSON list of {name, cores, memory_mb, slots}")
+    parser.add_argument("--oversubscribe", type=float, default=1.0)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--cycle", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    slots = slots_from_sites(json.loads(args.sites), args.oversubscribe)
+    serve(args.spool, slots, args.host, args.port, args.cycle)
+
+
+def slots_from_sites(sites: list[dict[str, Any]], oversubscribe: float) -> list[Slot]:
+    slots: list[Slot] = []
+    for site in sites:
+        count = int(site.get("slots", 1))
+        cores, memory = int(site["cores"]), int(site["memory_mb"])
+        slots.append(Slot(site=site["name"], cores=cores, memory_mb=memory,
+                          cap_cpus=cores * count * oversubscribe, cap_memory=memory * count * oversubscribe))
+    return slots
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,678 @@
+"""One DAG run: DAGMan's node state machine (reference §1.4, §8) on top of the local pool.
+
+The run is driven by its host (the scheduler loop): ``step()`` starts scripts and submits jobs within
+the throttles, and process exits come back through callbacks.  Nothing here sleeps.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from wms2.dagman.dagman_out import DagmanOut
+from wms2.dagman.eventlog import NOOP_CLUSTER, NOOP_PROC, Event, EventLogWriter, EventType
+from wms2.dagman.jobstate import JobstateLog
+from wms2.dagman.model import DagSpec, DagStatusCode, ExitCode, NodeStatus
+from wms2.dagman.submit import SubmitError, parse_submit
+from wms2.engines.local.jobs import JobExit, PoolJob, build_jobs
+from wms2.engines.local.node import (
+    RETURN_PRE_FAILED,
+    RETURN_REMOVED,
+    RETURN_SUBMIT_FAILED,
+    DagConfig,
+    DagCounts,
+    NodeRun,
+    script_argv,
+    script_macros,
+)
+from wms2.engines.local.pool import Pool
+from wms2.engines.local.reaper import Reaper
+from wms2.engines.local.reports import RunReports
+
+ACTIVE = (NodeStatus.PRERUN, NodeStatus.SUBMITTED, NodeStatus.POSTRUN)
+REMOVED_REASON = "DAG Removed: User removed scheduler job from queue."
+ABORT_REASON = "DAG Abort: DAG is exiting and writing rescue file."
+LIST_FAILED_REASON = "DAG Abort: job list failed (DAGMAN_REMOVE_JOB_LIST_ON_FAILURE)."
+
+
+class Host(Protocol):
+    pool: Pool
+    reaper: Reaper
+
+    def new_cluster(self) -> int: ...
+
+    def start_subdag(self, parent: DagRun, node: NodeRun, dag_file: Path, priority: int) -> DagRun: ...
+
+    def run_finished(self, run: DagRun) -> None: ...
+
+    def add_timer(self, when: float, callback: Callable[[], None]) -> None: ...
+
+
+class DagRun:
+    def __init__(self, spec: DagSpec, cluster: int, host: Host, config: DagConfig,
+                 parent_cluster: int | None = None, batch_name: str | None = None) -> None:
+        self.spec, self.cluster, self.host, self.config = spec, cluster, host, config
+        self.parent_cluster = parent_cluster
+        self.batch_name = batch_name or f"{spec.path.name}+{cluster}"
+        base = str(spec.path)
+        self.nodes_log_path = Path(base + ".nodes.log")
+        self.lock_path = Path(base + ".lock")
+        self.log = EventLogWriter(self.nodes_log_path)
+        self.out = DagmanOut(Path(base + ".dagman.out"), cluster)
+        self.jobstate = JobstateLog(spec.directory / spec.jobstate_log) if spec.jobstate_log else None
+        self.nodes: dict[str, NodeRun] = {}
+        self.counts: dict[NodeStatus, int] = dict.fromkeys(NodeStatus, 0)
+        self._ready: dict[str | None, list[tuple[int, int, str]]] = {}
+        self._ready_seq = 0
+        self._prepend_seq = 0
+        self.category_running: dict[str, int] = {}
+        self.clusters_submitted = 0
+        self.idle_procs = 0
+        self.scripts_running = {"PRE": 0, "POST": 0}
+        self._script_queue: list[tuple[str, str]] = []
+        self._script_procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._killed: set[int] = set()
+        self.live_jobs = 0
+        self.phase = "running"  # running -> final -> done
+        self.held = False
+        self.dag_status = DagStatusCode.OK
+        self.exit_code: int | None = None
+        self.end_reason = ""
+        self.stopping: str | None = None  # None, "abort", "remove"
+        self.failed_count = 0
+        self.jobs_submitted = 0
+        self.jobs_succeeded = 0
+        self.start_time = time.time()
+        self.end_time: float | None = None
+        self.log_offset = 0
+        self.reports = RunReports(self)
+        self.on_finished: list[Callable[[DagRun], None]] = []
+        self.unmatched: dict[str, str] = {}
+        self.record_force = False
+
+    # -- setup -----------------------------------------------------------------------------------
+    def start(self, recovering: bool = False) -> None:
+        from wms2.dagman.eventlog import log_size
+
+        if not recovering:
+            self.log_offset = log_size(self.nodes_log_path)
+        self.out.banner()
+        self.out.log(f"Dag contains {len(self.spec.nodes)} total nodes")
+        if self.spec.rescue_file:
+            self.out.log(f"Parsing rescue DAG {self.spec.rescue_file}")
+        self.lock_path.write_text(f"{self.cluster}\n")
+        if self.jobstate:
+            self.jobstate.internal(f"DAGMAN_STARTED {self.cluster}.0")
+        for seq, spec in enumerate(self.spec.nodes.values()):
+            node = NodeRun(spec=spec, directory=self.spec.node_dir(spec), seq=seq)
+            self.nodes[spec.name] = node
+            self.counts[NodeStatus.NOT_READY] += 1
+            if spec.done:
+                self._set(node, NodeStatus.DONE, "User defined as DONE")
+        for node in self.nodes.values():
+            node.waiting = sum(1 for p in node.spec.parents if self.nodes[p].status != NodeStatus.DONE)
+
+    def begin(self) -> None:
+        """Queue the initially ready nodes (after ``start`` and any recovery replay)."""
+        for node in self.nodes.values():
+            if node.status == NodeStatus.NOT_READY and node.waiting == 0 and not node.spec.is_final:
+                self._make_ready(node)
+        self.reports.mark_dirty()
+        self._check_progress()
+
+    # -- bookkeeping -----------------------------------------------------------------------------
+    def _set(self, node: NodeRun, status: NodeStatus, details: str | None = None) -> None:
+        self.counts[node.status] -= 1
+        self.counts[status] += 1
+        node.status = status
+        if details is not None:
+            node.details = details
+        self.reports.mark_dirty()
+
+    def dag_counts(self) -> DagCounts:
+        return DagCounts(total=len(self.nodes), done=self.counts[NodeStatus.DONE],
+                         queued=self.counts[NodeStatus.SUBMITTED], failed=self.counts[NodeStatus.ERROR],
+                         futile=self.counts[NodeStatus.FUTILE])
+
+    def effective_priority(self, node: NodeRun) -> int:
+        return node.spec.priority + self.config.priority
+
+    def _make_ready(self, node: NodeRun, front: bool = False) -> None:
+        if self.stopping and not node.spec.is_final:
+            return
+        if node.spec.pre is not None:
+            self._set(node, NodeStatus.PRERUN, "")
+            self._queue_script(node, "PRE")
+            return
+        self._set(node, NodeStatus.READY, "")
+        if node.spec.is_final:
+            self._submit(node)  # the FINAL node bypasses the throttles
+            return
+        self._push_ready(node, front or self.config.submit_depth_first)
+
+    def _push_ready(self, node: NodeRun, front: bool) -> None:
+        if front:
+            self._prepend_seq -= 1
+            seq = self._prepend_seq
+        else:
+            self._ready_seq += 1
+            seq = self._ready_seq
+        heap = self._ready.setdefault(node.spec.category, [])
+        heapq.heappush(heap, (-self.effective_priority(node), seq, node.name))
+
+    # -- the cycle -------------------------------------------------------------------------------
+    def step(self) -> None:
+        if self.phase == "done":
+            return
+        self._pump_scripts()
+        if not self.held and not self.stopping:
+            self._submit_ready()
+        self.reports.maybe_write_status()
+
+    def _submit_ready(self) -> None:
+        submitted = 0
+        while submitted < self.config.max_submits_per_cycle:
+            if self.config.max_jobs and self.clusters_submitted >= self.config.max_jobs:
+                return
+            if self.config.max_idle and self.idle_procs >= self.config.max_idle:
+                return
+            best: tuple[tuple[int, int, str], str | None] | None = None
+            for category, heap in self._ready.items():
+                if not heap:
+                    continue
+                limit = self.spec.maxjobs.get(category) if category is not None else None
+                if limit is not None and self.category_running.get(category, 0) >= limit:
+                    continue
+                if best is None or heap[0] < best[0]:
+                    best = (heap[0], category)
+            if best is None:
+                return
+            heapq.heappop(self._ready[best[1]])
+            self._submit(self.nodes[best[0][2]])
+            submitted += 1
+
+    # -- scripts ---------------------------------------------------------------------------------
+    def _queue_script(self, node: NodeRun, kind: str, front: bool = False) -> None:
+        node.pending_script = kind
+        if front:
+            self._script_queue.insert(0, (node.name, kind))
+        else:
+            self._script_queue.append((node.name, kind))
+
+    def _pump_scripts(self) -> None:
+        if self.held or not self._script_queue:
+            return
+        keep: list[tuple[str, str]] = []
+        for name, kind in self._script_queue:
+            node = self.nodes[name]
+            if node.pending_script != kind:
+                continue
+            limit = self.config.max_pre if kind == "PRE" else self.config.max_post
+            if limit and self.scripts_running[kind] >= limit:
+                keep.append((name, kind))
+                continue
+            if self.stopping and not node.spec.is_final:
+                continue
+            self._run_script(node, kind)
+        self._script_queue = keep
+
+    def _run_script(self, node: NodeRun, kind: str) -> None:
+        script = node.spec.pre if kind == "PRE" else node.spec.post
+        assert script is not None
+        node.pending_script = None
+        macros = script_macros(node, kind, self.cluster, int(self.dag_status), self.dag_counts())
+        argv = script_argv(script.command, macros, node.directory)
+        if self.jobstate:
+            self.jobstate.node(node.name, f"{kind}_SCRIPT_STARTED", None, node.retry + 1)
+        try:
+            proc = subprocess.Popen(argv, cwd=node.directory, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    start_new_session=True, close_fds=True)
+        except OSError as exc:
+            self.out.log(f"ERROR: cannot run {kind} script of node {node.name}: {exc}")
+            self.host.add_timer(0.0, lambda: self._script_done(node, kind, 1, None))
+            return
+        self.scripts_running[kind] += 1
+        node.script_pid = proc.pid
+        self._script_procs[node.name] = proc
+        self.out.log(f"Running {kind} script of Node {node.name}...")
+        self.host.reaper.watch(proc, lambda code: self._script_exited(node, kind, proc, code))
+
+    def _script_exited(self, node: NodeRun, kind: str, proc: subprocess.Popen[bytes], code: int | None) -> None:
+        self.scripts_running[kind] -= 1
+        if self._script_procs.get(node.name) is proc:
+            del self._script_procs[node.name]
+            node.script_pid = None
+        if proc.pid in self._killed:
+            self._killed.discard(proc.pid)
+            self._check_progress()  # killed by hold/removal; requeued or abandoned
+            return
+        rc = code if code is not None else 1
+        self._script_done(node, kind, rc, -rc if rc < 0 else None)
+
+    def _script_done(self, node: NodeRun, kind: str, rc: int, sig: int | None) -> None:
+        script = node.spec.pre if kind == "PRE" else node.spec.post
+        if script and script.defer_status is not None and rc == script.defer_status and not self.stopping:
+            self.out.log(f"Deferring {kind} script of node {node.name} for {script.defer_time:g} s")
+            node.pending_script = kind
+            self.host.add_timer(time.time() + script.defer_time, lambda: self._queue_script(node, kind))
+            return
+        if self.jobstate:
+            outcome = "SUCCESS" if rc == 0 else "FAILURE"
+            self.jobstate.node(node.name, f"{kind}_SCRIPT_{outcome}", None, node.retry + 1)
+        if kind == "PRE":
+            self._pre_done(node, rc, sig)
+        else:
+            self.log.write(Event(EventType.POST_SCRIPT_TERMINATED, node.cluster or 0, node.last_proc,
+                                 time.time(), node=node.name, return_value=rc if sig is None else None,
+                                 signal=sig))
+            details = "" if rc == 0 else (f"POST Script died on signal {sig}" if sig
+                                          else f"POST Script failed with status {rc}")
+            if rc != 0 and node.job_failed:
+                details = f"{node.job_details} and {details}"
+            self._node_result(node, rc, details)
+
+    def _pre_done(self, node: NodeRun, rc: int, sig: int | None) -> None:
+        node.pre_return = rc
+        if self.stopping and not node.spec.is_final:
+            return
+        if rc != 0 and node.spec.pre_skip is not None and rc == node.spec.pre_skip:
+            self.log.write(Event(EventType.PRESKIP, NOOP_CLUSTER, NOOP_PROC, time.time(), node=node.name))
+            self._node_result(node, 0, "", skipped=True)
+            return
+        if rc != 0:
+            details = f"PRE Script died on signal {sig}" if sig else f"PRE Script failed with status {rc}"
+            if node.spec.post is not None and self.config.always_run_post:
+                node.job_return = RETURN_PRE_FAILED
+                node.job_failed, node.job_details = True, details
+                self._set(node, NodeStatus.POSTRUN, "")
+                self._queue_script(node, "POST")
+                return
+            self._node_result(node, rc, details)
+            return
+        self._set(node, NodeStatus.READY, "")
+        if node.spec.is_final:
+            self._submit(node)
+            return
+        self._push_ready(node, self.config.submit_depth_first)
+
+    # -- jobs ------------------------------------------------------------------------------------
+    def _submit(self, node: NodeRun) -> None:
+        node.ran = True
+        category = node.spec.category
+        if category is not None:
+            self.category_running[category] = self.category_running.get(category, 0) + 1
+        self.clusters_submitted += 1
+        if node.spec.noop:
+            self._submit_noop(node)
+            return
+        if node.spec.is_subdag:
+            self._submit_subdag(node)
+            return
+        cluster = self.host.new_cluster()
+        try:
+            jobs = self._build_jobs(node, cluster)
+        except SubmitError as exc:
+            self.out.log(f"ERROR: submit of node {node.name} failed: {exc}")
+            node.cluster = cluster
+            node.exit_codes = [None]
+            self._set(node, NodeStatus.SUBMITTED, "")
+            node.job_failed, node.job_details = True, f"Job submit failed: {exc}"
+            node.job_return = RETURN_SUBMIT_FAILED
+            self._job_list_done(node)
+            return
+        node.cluster, node.procs_left, node.procs_idle = cluster, len(jobs), len(jobs)
+        node.exit_codes, node.jobs = [], list(jobs)
+        self._set(node, NodeStatus.SUBMITTED, "idle")
+        self.out.log(f"Submitting HTCondor Node {node.name} job(s)...")
+        self.out.log(f"assigned HTCondor ID ({cluster}.0.0)")
+        now = time.time()
+        for job in jobs:
+            self.log.write(Event(EventType.SUBMIT, cluster, job.proc, now, node=node.name))
+            if self.jobstate:
+                self.jobstate.node(node.name, "SUBMIT", f"{cluster}.{job.proc}", node.retry + 1)
+            job.on_execute = lambda j, n=node: self._job_executing(n, j)
+            job.on_exit = lambda j, r, n=node: self._job_exited(n, j, r)
+            self.idle_procs += 1
+            self.live_jobs += 1
+            self.jobs_submitted += 1
+            self.host.pool.submit(job, self.effective_priority(node))
+            if job.idle_reason:
+                self.unmatched[node.name] = job.idle_reason
+                self.out.log(f"Node {node.name} job {job.job_id} stays idle: {job.idle_reason}")
+
+    def _build_jobs(self, node: NodeRun, cluster: int) -> list[PoolJob]:
+        prepend = {"JOB": node.name, "RETRY": str(node.retry), "DAG_STATUS": str(int(self.dag_status)),
+                   "FAILED_COUNT": str(self.counts[NodeStatus.ERROR]), "DAGManJobId": str(self.cluster)}
+        if node.spec.parents:
+            prepend["DAG_PARENT_NAMES"] = ",".join(node.spec.parents)[:2000]
+        prio = self.effective_priority(node)
+        if prio:
+            prepend["priority"] = str(prio)
+        append = dict(node.spec.append_vars)
+        if self.config.default_append_vars:
+            append = {**node.spec.vars, **append}
+        else:
+            prepend.update(node.spec.vars)
+        desc = parse_submit(node.directory / node.spec.submit, prepend, append)
+        attrs = {"DAGManJobId": str(self.cluster), "DAGNodeName": f'"{node.name}"',
+                 "DAGManNodesLog": f'"{self.nodes_log_path}"', "JobBatchName": f'"{self.batch_name}"'}
+        if node.spec.parents:
+            attrs["DAGParentNodeNames"] = '"' + ",".join(node.spec.parents)[:2000] + '"'
+        return build_jobs(desc, node.directory, cluster, self.cluster, node.name, attrs)
+
+    def _submit_noop(self, node: NodeRun) -> None:
+        now = time.time()
+        self._set(node, NodeStatus.SUBMITTED, "")
+        node.cluster, node.exit_codes = NOOP_CLUSTER, [0]
+        self.log.write(Event(EventType.SUBMIT, NOOP_CLUSTER, NOOP_PROC, now, node=node.name,
+                             host="<dummy-submit-for-noop-job>"))
+        self.log.write(Event(EventType.JOB_TERMINATED, NOOP_CLUSTER, NOOP_PROC, now, return_value=0))
+        self._job_list_done(node)
+
+    def _submit_subdag(self, node: NodeRun) -> None:
+        dag_file = node.directory / node.spec.submit
+        self._set(node, NodeStatus.SUBMITTED, "")
+        try:
+            inner = self.host.start_subdag(self, node, dag_file, self.effective_priority(node))
+        except (OSError, ValueError) as exc:
+            self.out.log(f"ERROR: submit of sub-DAG node {node.name} failed: {exc}")
+            node.exit_codes = [None]
+            node.job_failed, node.job_details = True, f"Job submit failed: {exc}"
+            node.job_return = RETURN_SUBMIT_FAILED
+            self._job_list_done(node)
+            return
+        node.cluster, node.procs_left, node.jobs = inner.cluster, 1, [inner]
+        self.jobs_submitted += 1
+        now = time.time()
+        self.log.write(Event(EventType.SUBMIT, inner.cluster, 0, now, node=node.name))
+        self.log.write(Event(EventType.EXECUTE, inner.cluster, 0, now))
+        inner.on_finished.append(lambda run, n=node: self._subdag_exited(n, run))
+
+    def _subdag_exited(self, node: NodeRun, inner: DagRun) -> None:
+        code = inner.exit_code if inner.exit_code is not None else int(ExitCode.ERROR)
+        self.subdag_finished(node, code, inner.cluster)
+
+    def subdag_finished(self, node: NodeRun, code: int, cluster: int) -> None:
+        """The nested DAGMan of a SUBDAG node exited with ``code`` (its job exit code)."""
+        self.host.add_timer(0.0, lambda: self._job_exited(node, None, JobExit(code), cluster))
+
+    def _job_executing(self, node: NodeRun, job: PoolJob) -> None:
+        node.procs_idle -= 1
+        self.idle_procs -= 1
+        self.unmatched.pop(node.name, None)
+        if node.procs_idle == 0:
+            node.details = "not_idle"
+        self.log.write(Event(EventType.EXECUTE, job.cluster, job.proc, time.time(),
+                             host=f"<127.0.0.1:0?alias={job.site}>"))
+        if self.jobstate:
+            self.jobstate.node(node.name, "EXECUTE", job.job_id, node.retry + 1)
+
+    def _job_exited(self, node: NodeRun, job: PoolJob | None, result: JobExit, cluster: int = 0) -> None:
+        cluster = job.cluster if job else cluster
+        proc = job.proc if job else 0
+        if job is not None:
+            self.live_jobs -= 1
+            if job.pid is None:  # removed before it started
+                node.procs_idle -= 1
+                self.idle_procs -= 1
+        node.last_proc = proc
+        now = time.time()
+        if result.removed_reason is not None:
+            self.log.write(Event(EventType.JOB_ABORTED, cluster, proc, now, reason=result.removed_reason))
+            node.aborted_procs += 1
+            node.exit_codes.append(None)
+            code: int | None = RETURN_REMOVED
+            detail = f"Job proc ({cluster}.{proc}.0) was removed: {result.removed_reason}"
+        else:
+            self.log.write(Event(EventType.JOB_TERMINATED, cluster, proc, now, return_value=result.return_value,
+                                 signal=result.signal))
+            node.exit_codes.append(result.return_value)
+            code = -result.signal if result.signal else result.return_value
+            detail = (f"Job proc ({cluster}.{proc}.0) failed with signal {result.signal}" if result.signal
+                      else f"Job proc ({cluster}.{proc}.0) failed with status {result.return_value}")
+        if self.jobstate:
+            self.jobstate.node(node.name, "JOB_TERMINATED", f"{cluster}.{proc}", node.retry + 1)
+        node.procs_left -= 1
+        if code == 0:
+            self.jobs_succeeded += 1
+        elif not node.job_failed and not result.by_dagman:
+            node.job_failed, node.job_details, node.job_return = True, detail, code or 1
+            self._remove_rest(node, LIST_FAILED_REASON)
+        if node.procs_left <= 0:
+            self._job_list_done(node)
+        elif self.stopping:
+            self._check_progress()
+
+    def _remove_rest(self, node: NodeRun, reason: str) -> None:
+        for job in node.jobs:
+            if isinstance(job, PoolJob) and job.state.value in ("idle", "running"):
+                self.host.pool.remove(job, reason, by_dagman=True)
+
+    def _job_list_done(self, node: NodeRun) -> None:
+        category = node.spec.category
+        if category is not None:
+            self.category_running[category] -= 1
+        self.clusters_submitted -= 1
+        self.unmatched.pop(node.name, None)
+        node.jobs = []
+        if self.jobstate:
+            self.jobstate.node(node.name, "JOB_FAILURE" if node.job_failed else "JOB_SUCCESS",
+                               f"{node.cluster}.0", node.retry + 1)
+        if self.stopping and not node.spec.is_final:
+            self._check_progress()
+            return
+        if node.spec.post is not None:
+            self._set(node, NodeStatus.POSTRUN, "")
+            self._queue_script(node, "POST")
+            return
+        self._node_result(node, node.job_return if node.job_failed else 0, node.job_details)
+
+    # -- results ---------------------------------------------------------------------------------
+    def _node_result(self, node: NodeRun, rc: int, details: str, skipped: bool = False) -> None:
+        spec = node.spec
+        if spec.abort_on is not None and rc == spec.abort_on and not spec.is_final:
+            self._set(node, NodeStatus.DONE if rc == 0 else NodeStatus.ERROR, details)
+            if rc != 0:
+                self.failed_count += 1
+            ret = spec.abort_return if spec.abort_return is not None else rc
+            self.out.log(f"Aborting DAG because node {node.name} returned {rc} (ABORT-DAG-ON)")
+            self.abort(ret)
+            return
+        if rc == 0:
+            self._set(node, NodeStatus.DONE, "")
+            if spec.is_final:
+                self._check_progress()
+                return
+            for child_name in spec.children:
+                child = self.nodes[child_name]
+                child.waiting -= 1
+                if child.waiting == 0 and child.status == NodeStatus.NOT_READY:
+                    self._make_ready(child)
+            self._check_progress()
+            return
+        unless = spec.unless_exit if spec.unless_exit not in (None, 0) else None
+        if (node.retry < spec.retries and rc != unless and self.phase == "running"
+                and not self.stopping and not spec.is_final):
+            node.retry += 1
+            node.reset_for_retry()
+            self.out.log(f"Retrying node {node.name} (retry #{node.retry} of {spec.retries})...")
+            self._set(node, NodeStatus.NOT_READY, "")
+            self._make_ready(node, front=self.config.retry_node_first)
+            return
+        if node.retry > 0:
+            details = f"{details} (after {node.retry} node retries)"
+        self._set(node, NodeStatus.ERROR, details)
+        self.failed_count += 1
+        self.out.log(f"Node {node.name} failed: {details}")
+        self._mark_futile(node)
+        self._check_progress()
+
+    def _mark_futile(self, node: NodeRun) -> None:
+        stack = list(node.spec.children)
+        while stack:
+            child = self.nodes[stack.pop()]
+            if child.status in (NodeStatus.NOT_READY, NodeStatus.READY):
+                self._set(child, NodeStatus.FUTILE, "Had an ancestor node fail")
+                stack.extend(child.spec.children)
+
+    def _busy(self) -> bool:
+        active = sum(self.counts[s] for s in ACTIVE) + self.counts[NodeStatus.READY]
+        return active > 0
+
+    def _check_progress(self) -> None:
+        if self.phase == "done" or self._busy():
+            return
+        if self.stopping and (self.live_jobs > 0 or self._script_procs):
+            return  # wait until the removed jobs and killed scripts are gone
+        final = self.nodes.get(self.spec.final) if self.spec.final else None
+        if self.phase == "final":
+            if final is not None and final.status in (NodeStatus.DONE, NodeStatus.ERROR):
+                self._finish_after_final(final)
+            return
+        if self.stopping:
+            self._start_final_or_finish()
+            return
+        failed = self.counts[NodeStatus.ERROR] > 0
+        unfinished = sum(1 for n in self.nodes.values() if n.status == NodeStatus.NOT_READY
+                         and not n.spec.is_final)
+        if failed:
+            self.dag_status = DagStatusCode.NODE_FAILED
+        elif unfinished:
+            self.dag_status = DagStatusCode.ERROR
+        if self.dag_status != DagStatusCode.OK:
+            self.reports.write_rescue()
+        self._start_final_or_finish()
+
+    def _start_final_or_finish(self) -> None:
+        final = self.nodes.get(self.spec.final) if self.spec.final else None
+        if final is not None and final.status == NodeStatus.NOT_READY:
+            self.phase = "final"
+            self.out.log(f"Starting final node {final.name}...")
+            self._make_ready(final)
+            return
+        self._finish(self._exit_code_for_status())
+
+    def _exit_code_for_status(self) -> int:
+        if self.stopping == "remove":
+            return int(ExitCode.ABORT)
+        if self.dag_status == DagStatusCode.OK:
+            return int(ExitCode.OK)
+        if self.dag_status == DagStatusCode.ABORT and self.exit_code is not None:
+            return self.exit_code
+        return int(ExitCode.ERROR)
+
+    def _finish_after_final(self, final: NodeRun) -> None:
+        if self.stopping == "remove":
+            self._finish(int(ExitCode.ABORT))
+        elif final.status == NodeStatus.DONE:
+            self._finish(int(ExitCode.OK))
+        else:
+            if self.dag_status == DagStatusCode.OK:
+                self.dag_status = DagStatusCode.NODE_FAILED
+            code = self._exit_code_for_status()
+            self._finish(code if code != 0 else int(ExitCode.ERROR))
+
+    # -- abort / remove / hold -------------------------------------------------------------------
+    def abort(self, ret: int) -> None:
+        if self.stopping:
+            return
+        self.exit_code = ret
+        self.dag_status = DagStatusCode.ABORT if ret != 0 else DagStatusCode.OK
+        if ret != 0:
+            self.reports.write_rescue()
+        self.stopping = "abort"
+        self._stop_everything(ABORT_REASON)
+        self._check_progress()
+
+    def remove(self, reason: str = REMOVED_REASON) -> None:
+        if self.phase == "done":
+            return
+        self.end_reason = reason
+        if self.stopping != "remove":
+            self.dag_status = DagStatusCode.RM
+            self.reports.write_rescue()
+            self.stopping = "remove"
+        self._stop_everything(REMOVED_REASON)
+        self.held = False
+        self._check_progress()
+
+    def _stop_everything(self, reason: str) -> None:
+        for node in self.nodes.values():
+            if node.spec.is_final:
+                continue
+            if node.status in ACTIVE:
+                node.was = node.status
+                for job in list(node.jobs):
+                    if isinstance(job, PoolJob):
+                        self.host.pool.remove(job, reason, by_dagman=True)
+                    elif isinstance(job, DagRun):
+                        job.remove()
+                self._kill_script(node)
+                node.pending_script = None
+                self._set(node, NodeStatus.ERROR, f"Was STATUS_{node.was.name}")
+            elif node.status == NodeStatus.READY:
+                self._set(node, NodeStatus.NOT_READY, "")
+        for heap in self._ready.values():
+            heap.clear()
+
+    def _kill_script(self, node: NodeRun) -> None:
+        proc = self._script_procs.get(node.name)
+        if proc is not None:
+            self._killed.add(proc.pid)
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                self.out.log(f"{node.name}: script already gone")
+
+    def hold(self, reason: str) -> None:
+        if self.phase == "done" or self.held:
+            return
+        self.held = True
+        self.out.log(f"DAG held: {reason}")
+        for node in self.nodes.values():
+            if node.name in self._script_procs:
+                kind = "PRE" if node.status == NodeStatus.PRERUN else "POST"
+                self._kill_script(node)
+                self._queue_script(node, kind, front=True)
+        self.reports.write_status(force=True)
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        self.out.log("DAG released")
+        self.reports.mark_dirty()
+
+    # -- end -------------------------------------------------------------------------------------
+    def _finish(self, exit_code: int) -> None:
+        if self.phase == "done":
+            return
+        self.phase = "done"
+        self.exit_code = exit_code
+        self.end_time = time.time()
+        if self.dag_status == DagStatusCode.OK and exit_code != 0 and self.stopping != "abort":
+            self.dag_status = DagStatusCode.ERROR
+        if not self.end_reason:
+            self.end_reason = {0: "DAG completed successfully", 2: "DAG removed"}.get(
+                exit_code, f"DAG failed (DAG_Status {int(self.dag_status)})")
+        self.reports.finish()
+        failed = [n.name for n in self.nodes.values() if n.status == NodeStatus.ERROR]
+        if failed:
+            self.out.log("ERROR: the following Node(s) failed:\n" + "\n".join(failed[:100]))
+        if self.jobstate:
+            self.jobstate.internal(f"DAGMAN_FINISHED {exit_code}")
+            self.jobstate.close()
+        self.out.exiting(exit_code)
+        self.out.close()
+        self.log.close()
+        self.lock_path.unlink(missing_ok=True)
+        for callback in self.on_finished:
+            callback(self)
+        self.host.run_finished(self)

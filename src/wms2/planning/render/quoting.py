@@ -1,0 +1,75 @@
+"""Injection-proof rendering: every value that reaches a DAG or submit file passes through here.
+
+Values are validated at import, but rendering never trusts that: each is re-checked against the
+narrow alphabet its position allows and refused with a :class:`RenderError` naming the field.  A
+refused value never reaches a file (we do not try to escape a newline or ``$(`` into safety:
+condor_submit expands ``$(...)`` even inside quoted strings).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from wms2.domain.safety import NAME_RE, SITE_RE
+
+# Characters allowed inside a ClassAd string literal we write (no quote, backslash, '$', control).
+_CLASSAD_TEXT_RE = re.compile(r"^[A-Za-z0-9_.,:;/#@+=() -]*$")
+_NODE_RE = re.compile(r"^[A-Za-z0-9_]+$")
+_FILE_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+MAX_VALUE_LENGTH = 500
+
+
+class RenderError(ValueError):
+    """A value cannot be written safely; the message names the field."""
+
+
+def _refuse(field: str, value: object, why: str) -> RenderError:
+    return RenderError(f"{field}: refusing to render {value!r}: {why}")
+
+
+def name(value: object, field: str) -> str:
+    """A request name / workflow id: also a path component."""
+    if not isinstance(value, str) or not value or len(value) > MAX_VALUE_LENGTH:
+        raise _refuse(field, value, "must be a non-empty string")
+    if value.startswith(".") or not NAME_RE.match(value):
+        raise _refuse(field, value, "only letters, digits, '_', '.', '-' are allowed (not starting with '.')")
+    return value
+
+
+def site(value: object, field: str) -> str:
+    if not isinstance(value, str) or not SITE_RE.match(value):
+        raise _refuse(field, value, "not a CMS site name")
+    return value
+
+
+def node(value: object, field: str) -> str:
+    if not isinstance(value, str) or not _NODE_RE.match(value) or value.upper() in {"PARENT", "CHILD", "ALL_NODES"}:
+        raise _refuse(field, value, "node names are letters, digits and '_' (not a reserved word)")
+    return value
+
+
+def filename(value: object, field: str) -> str:
+    if not isinstance(value, str) or not _FILE_RE.match(value) or ".." in value.split("/"):
+        raise _refuse(field, value, "file names are letters, digits, '_', '.', '-' and '/' (no '..')")
+    return value
+
+
+def integer(value: object, field: str, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise _refuse(field, value, f"must be an integer >= {minimum}")
+    return value
+
+
+def number(value: object, field: str) -> str:
+    """A finite non-negative number, written without exponent."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise _refuse(field, value, "must be a finite number >= 0")
+    return str(int(value)) if float(value).is_integer() else f"{value:.6f}".rstrip("0")
+
+
+def classad_string(value: object, field: str) -> str:
+    """A quoted ClassAd string literal ``"..."`` from a narrow alphabet."""
+    if not isinstance(value, str) or len(value) > MAX_VALUE_LENGTH or not _CLASSAD_TEXT_RE.match(value):
+        raise _refuse(field, value, "only letters, digits, spaces and _ . , : ; / # @ + = ( ) - are allowed")
+    return f'"{value}"'

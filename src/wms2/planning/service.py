@@ -1,0 +1,188 @@
+"""``prepare_round``: from the database rows to a round directory on disk (or a dry-run preview).
+
+Synchronous on purpose: the Lifecycle Manager runs it off the API event loop.  It never changes a
+request's or workflow's status or offsets (invariant 4): it returns what the caller should record.
+It does own the data bookkeeping of ``input_files``: the rows are created from the catalog on the
+first round, and the files a round takes are marked ``assigned`` in the caller's session (so a
+rollback of the caller's transaction undoes it; re-planning the same round is deterministic and
+replaces an unsubmitted round directory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from wms2.config import Settings
+from wms2.db.tables import InputFileRow, RequestRow, SiteBanRow, WorkflowRow
+from wms2.domain.enums import InputFileState
+from wms2.domain.request import RequestSpec
+from wms2.planning.metrics import parse_step_metrics
+from wms2.planning.params import Overrides, PlanInputs, RoundPlan, WorkflowState
+from wms2.planning.round import PlanningError, plan_round
+from wms2.planning.types import BlockPlan, InputFile
+from wms2.services.catalog import FileSelection, FullCatalog
+
+SandboxInstaller = Callable[[Path], Any]
+
+
+@dataclass(frozen=True)
+class PreparedRound:
+    """What planning produced; the caller records it (DAG row, blocks, offsets, status)."""
+
+    round: int
+    dry_run: bool
+    plan: RoundPlan = field(repr=False)
+    dag_file: Path | None = None
+    submit_dir: Path | None = None
+    files_written: int = 0
+    bytes_written: int = 0
+
+    @property
+    def has_work(self) -> bool:
+        return bool(self.plan.jobs)
+
+    @property
+    def blocks(self) -> list[BlockPlan]:
+        return self.plan.blocks
+
+    @property
+    def round_params(self) -> dict[str, Any]:
+        return self.plan.params.as_dict()
+
+    @property
+    def files_assigned(self) -> list[str]:
+        return self.plan.files
+
+    def summary(self) -> dict[str, Any]:
+        s = self.plan.summary()
+        s.update({"dry_run": self.dry_run, "dag_file": str(self.dag_file) if self.dag_file else None,
+                  "submit_dir": str(self.submit_dir) if self.submit_dir else None,
+                  "files_written": self.files_written, "bytes_written": self.bytes_written,
+                  "next_first_event": self.plan.next_first_event, "next_lumi": self.plan.next_lumi})
+        return s
+
+
+def request_spec(row: RequestRow) -> RequestSpec:
+    spec = RequestSpec.model_validate(row.spec)
+    return spec if spec.name == row.name else spec.model_copy(update={"name": row.name})
+
+
+def selection_for(spec: RequestSpec) -> FileSelection:
+    return FileSelection(
+        run_whitelist=frozenset(spec.run_whitelist), run_blacklist=frozenset(spec.run_blacklist),
+        lumi_mask=spec.lumi_mask, block_whitelist=frozenset(spec.block_whitelist),
+        block_blacklist=frozenset(spec.block_blacklist),
+    )
+
+
+def input_file_rows(spec: RequestSpec, catalog: FullCatalog) -> list[dict[str, Any]]:
+    """``input_files`` rows (as dicts) for the request's input dataset, from the catalog."""
+    if spec.input_dataset is None:
+        return []
+    files = catalog.files(spec.input_dataset, selection_for(spec))
+    replicas = catalog.replicas([f.lfn for f in files])
+    return [{
+        "lfn": f.lfn, "events": f.events, "size": f.size,
+        "lumis": {str(run): ls for run, ls in f.lumis_by_run().items()},
+        "locations": [r.site for r in replicas.get(f.lfn, []) if not r.is_tape],
+        "state": InputFileState.new, "failures": {},
+    } for f in files]
+
+
+def _to_input(row: dict[str, Any] | InputFileRow) -> InputFile:
+    get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+    lumis = tuple(sorted((int(run), tuple(sorted(ls))) for run, ls in (get("lumis") or {}).items()))
+    return InputFile(lfn=get("lfn"), events=get("events"), size=get("size"), lumis=lumis,
+                     locations=tuple(get("locations") or ()), state=InputFileState(get("state")))
+
+
+def load_input_files(session: Session, spec: RequestSpec, workflow: WorkflowRow, catalog: FullCatalog,
+                     create: bool) -> list[InputFile]:
+    rows = session.scalars(select(InputFileRow).where(InputFileRow.workflow_id == workflow.id)).all()
+    if rows:
+        return [_to_input(r) for r in rows]
+    fresh = input_file_rows(spec, catalog)
+    if create and fresh:
+        session.add_all(InputFileRow(workflow_id=workflow.id, **r) for r in fresh)
+        session.flush()
+    return [_to_input(r) for r in fresh]
+
+
+def active_bans(session: Session, workflow_id: int, now: datetime | None = None) -> tuple[str, ...]:
+    now = now or datetime.now(UTC)
+    sites = session.scalars(select(SiteBanRow.site).where(
+        or_(SiteBanRow.workflow_id == workflow_id, SiteBanRow.workflow_id.is_(None)),
+        SiteBanRow.removed_at.is_(None),
+        or_(SiteBanRow.expires_at.is_(None), SiteBanRow.expires_at > now),
+    )).all()
+    return tuple(sorted(set(sites)))
+
+
+def overrides_from(doc: dict[str, Any] | None) -> Overrides:
+    """Operator overrides stored on the request (``release`` with overrides)."""
+    doc = doc or {}
+    memory = doc.get("memory_mb", doc.get("memory"))
+    excluded: Iterable[str] = doc.get("excluded_lfns", doc.get("excluded_files", [])) or []
+    epj = doc.get("events_per_job")
+    return Overrides(memory_mb=int(memory) if memory else None, excluded_lfns=frozenset(excluded),
+                     events_per_job=int(epj) if epj else None)
+
+
+def mark_assigned(session: Session, workflow_id: int, lfns: list[str], round_index: int) -> None:
+    for start in range(0, len(lfns), 500):
+        session.execute(update(InputFileRow).where(
+            InputFileRow.workflow_id == workflow_id, InputFileRow.lfn.in_(lfns[start:start + 500])
+        ).values(state=InputFileState.assigned, round=round_index))
+
+
+def mark_excluded(session: Session, workflow_id: int, lfns: list[str]) -> None:
+    if lfns:
+        session.execute(update(InputFileRow).where(
+            InputFileRow.workflow_id == workflow_id, InputFileRow.lfn.in_(lfns)
+        ).values(state=InputFileState.excluded))
+
+
+def _installer() -> SandboxInstaller:
+    try:
+        from wms2.sandbox.ship import install_sandbox
+    except ImportError as exc:  # the sandbox packaging is a separate component
+        raise PlanningError(f"cannot ship the sandbox: {exc}") from None
+    return install_sandbox
+
+
+def prepare_round(session: Session, request_row: RequestRow, workflow_row: WorkflowRow, settings: Settings,
+                  catalog: FullCatalog, dry_run: bool = False, sandbox: bool = True) -> PreparedRound:
+    """Plan the workflow's current round and (unless ``dry_run``) write its directory."""
+    from wms2.planning.render.writer import write_round
+
+    spec = request_spec(request_row)
+    files: list[InputFile] = []
+    if spec.input_dataset:
+        files = load_input_files(session, spec, workflow_row, catalog, create=not dry_run)
+    metrics = parse_step_metrics(workflow_row.step_metrics)
+    inputs = PlanInputs(
+        spec=spec,
+        workflow=WorkflowState(str(workflow_row.id), workflow_row.current_round, workflow_row.next_first_event,
+                               workflow_row.next_lumi, dict(workflow_row.category_throttles or {})),
+        planning=settings.planning, resources=settings.resources, files=tuple(files), metrics=metrics,
+        previous=dict(workflow_row.adaptive_params or {}), overrides=overrides_from(request_row.overrides),
+        site_bans=active_bans(session, workflow_row.id),
+    )
+    plan = plan_round(inputs)
+    if dry_run or not plan.jobs:
+        return PreparedRound(plan.round, dry_run, plan)
+    profile = {"round": plan.round, "steps": metrics.steps, "round_params": plan.params.as_dict()} \
+        if metrics else None
+    result = write_round(plan, spec, str(workflow_row.id), settings, profile=profile,
+                         install_sandbox=_installer() if sandbox else None,
+                         throttles=dict(workflow_row.category_throttles or {}))
+    mark_assigned(session, workflow_row.id, plan.files, plan.round)
+    mark_excluded(session, workflow_row.id, plan.excluded_files)
+    return PreparedRound(plan.round, False, plan, result.dag_file, result.submit_dir, result.files, result.bytes)

@@ -1,0 +1,87 @@
+"""``<node>.report.json``: what the wrapper leaves for the POST script and the merge job.
+
+One per processing node attempt (overwritten by the next attempt), written in the job's working
+directory next to the step FJRs (``<node>.<step>.fjr.xml``); both come back to the work-unit directory
+(shared filesystem or HTCondor output transfer).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+REPORT_SUFFIX = ".report.json"
+
+
+class StepMetrics(BaseModel):
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    cpu_efficiency: float = 0.0
+    peak_rss_mb: float = 0.0
+    events_read: int = 0
+    events_written: int = 0
+    threads: int = 1
+    bytes_written: dict[str, int] = Field(default_factory=dict, description="tier -> bytes")
+
+
+class StagedOutput(BaseModel):
+    step: str
+    module: str
+    tier: str
+    dataset: str
+    lfn: str
+    pfn: str
+    size: int
+    adler32: str
+    events: int
+    lumis: dict[str, list[int]] = Field(default_factory=dict)
+    parents: list[str] = Field(default_factory=list)
+
+
+class StepResult(BaseModel):
+    name: str
+    index: int
+    kind: str
+    exit_code: int = 0
+    status: str = "success"
+    fjr: str | None = Field(None, description="file name of the step's FJR copy, relative to the report")
+    error_type: str = ""
+    error_message: str = ""
+    metrics: StepMetrics = Field(default_factory=StepMetrics)
+    input_lfns: list[str] = Field(default_factory=list)
+
+
+class JobReport(BaseModel):
+    node: str
+    work_unit: str
+    attempt: int = 0
+    site: str | None = None
+    exit_code: int = 0
+    failed_step: str | None = None
+    error_message: str = ""
+    bad_input_files: list[str] = Field(default_factory=list)
+    steps: list[StepResult] = Field(default_factory=list)
+    outputs: list[StagedOutput] = Field(default_factory=list)
+    input_lfns: list[str] = Field(default_factory=list)
+    event_range: tuple[int, int] | None = Field(None, description="generation: inclusive first, last event")
+    wall_s: float = 0.0
+
+    @staticmethod
+    def path_for(directory: str | Path, node: str) -> Path:
+        return Path(directory) / f"{node}{REPORT_SUFFIX}"
+
+    def write(self, directory: str | Path) -> Path:
+        target = self.path_for(directory, self.node)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(self.model_dump_json(indent=1))
+        os.replace(tmp, target)
+        return target
+
+    @classmethod
+    def read(cls, directory: str | Path, node: str) -> JobReport | None:
+        path = cls.path_for(directory, node)
+        if not path.exists():
+            return None
+        return cls.model_validate_json(path.read_text())

@@ -1,0 +1,182 @@
+"""Run one step of a processing job: build its command and inputs, run it, read its FJR."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wms2.sandbox import cmsrun
+from wms2.sandbox.exitcodes import (
+    NO_OUTPUT_IN_REPORT,
+    NO_REPORT,
+    signal_exit_code,
+)
+from wms2.sandbox.fjr import FjrParseError, FjrReport, parse_fjr
+from wms2.sandbox.manifest import FaultSpec, JobSpec, SimulatorConfig, StepSpec
+from wms2.sandbox.simulator import SimInput, SimulatorRun
+
+FJR_NAME = "FrameworkJobReport.xml"
+
+
+@dataclass
+class StepInput:
+    lfn: str
+    pfn: str
+    events: int
+    first_event: int = 0
+    lumis: dict[str, list[int]] = field(default_factory=dict)
+
+
+@dataclass
+class StepOutcome:
+    exit_code: int
+    error_type: str = ""
+    error_message: str = ""
+    fjr: FjrReport | None = None
+    fjr_path: Path | None = None
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+
+
+def first_step_inputs(job: JobSpec, pfn_of: dict[str, str]) -> list[StepInput]:
+    inputs = []
+    for slice_ in job.input_files:
+        events = slice_.max_events if slice_.max_events is not None else max(slice_.events - slice_.first_event, 0)
+        inputs.append(
+            StepInput(
+                lfn=slice_.lfn,
+                pfn=slice_.pfn or pfn_of.get(slice_.lfn, slice_.lfn),
+                events=events,
+                first_event=slice_.first_event,
+                lumis=slice_.lumis,
+            )
+        )
+    return inputs
+
+
+def chained_inputs(step: StepSpec, previous: FjrReport, previous_dir: Path) -> list[StepInput]:
+    """A step's inputs taken from the output of the step it reads (``input_step``/``input_module``)."""
+    files = previous.output_files
+    files = [f for f in files if f.module_label == step.input_module] if step.input_module else files[:1]
+    return [StepInput(lfn=f.lfn or f.pfn, pfn=str(previous_dir / f.pfn), events=f.events, lumis=f.runs) for f in files]
+
+
+def _simulator_command(
+    step: StepSpec,
+    job: JobSpec,
+    inputs: list[StepInput],
+    fault: FaultSpec | None,
+    memory_limit_mb: float | None,
+    workdir: Path,
+) -> list[str]:
+    run = SimulatorRun(
+        step=step.name,
+        threads=step.threads,
+        config=step.simulator or SimulatorConfig(),
+        outputs=step.outputs,
+        events=job.events if not inputs else 0,
+        first_event=job.first_event or 1,
+        run=job.run or 1,
+        lumis=job.lumis,
+        inputs=[
+            SimInput(lfn=i.lfn, pfn=i.pfn, events=i.events, first_event=i.first_event, lumis=i.lumis) for i in inputs
+        ],
+        fault=fault,
+        memory_limit_mb=memory_limit_mb,
+        fjr=FJR_NAME,
+        workdir=str(workdir),
+        data_type="MC" if not job.input_files else "Data",
+    )
+    config = workdir / "simulator.json"
+    config.write_text(run.model_dump_json(indent=1))
+    return [sys.executable, "-m", "wms2.sandbox.simulator", "--config", str(config)]
+
+
+def _cmsrun_command(step: StepSpec, job: JobSpec, inputs: list[StepInput], workdir: Path) -> tuple[list[str], dict]:
+    assert step.cmsrun is not None
+    lumis: dict[str, list[int]] = {}
+    for inp in inputs:
+        for run, ls in inp.lumis.items():
+            lumis.setdefault(run, []).extend(ls)
+    first_lumi = min((min(ls) for ls in job.lumis.values() if ls), default=None)
+    tweak = cmsrun.PsetTweak(
+        input_files=[i.pfn for i in inputs],
+        skip_events=inputs[0].first_event if len(inputs) == 1 else 0,
+        max_events=sum(i.events for i in inputs) if inputs else job.events,
+        lumis=cmsrun.lumi_ranges(lumis),
+        first_event=None if inputs else job.first_event,
+        run=None if inputs else job.run,
+        first_lumi=None if inputs else first_lumi,
+        threads=step.threads,
+        outputs={o.module: f"{o.module}.root" for o in step.outputs},
+        global_tag=step.cmsrun.global_tag,
+    )
+    path = cmsrun.write_tweak(tweak, workdir / "tweak.json")
+    return cmsrun.build_command(step.cmsrun, workdir=workdir, fjr=FJR_NAME), cmsrun.build_env(step.cmsrun, tweak=path)
+
+
+def run_step(
+    step: StepSpec,
+    job: JobSpec,
+    inputs: list[StepInput],
+    workdir: Path,
+    *,
+    fault: FaultSpec | None,
+    memory_limit_mb: float | None,
+) -> StepOutcome:
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if step.kind == "simulator":
+        command = _simulator_command(step, job, inputs, fault, memory_limit_mb, workdir)
+    else:
+        command, extra = _cmsrun_command(step, job, inputs, workdir)
+        env.update(extra)
+    fjr_path = workdir / FJR_NAME
+    fjr_path.unlink(missing_ok=True)
+    t0 = time.monotonic()
+    before = os.times()
+    proc = subprocess.run(command, cwd=workdir, env=env, check=False)
+    after = os.times()
+    outcome = StepOutcome(
+        exit_code=0,
+        wall_s=time.monotonic() - t0,
+        cpu_s=(after.children_user - before.children_user) + (after.children_system - before.children_system),
+    )
+    return _interpret(step, proc.returncode, fjr_path, outcome)
+
+
+def _interpret(step: StepSpec, returncode: int, fjr_path: Path, outcome: StepOutcome) -> StepOutcome:
+    """The step's CMS exit code: FrameworkError first, then signal/process status, then FJR checks."""
+    if fjr_path.exists():
+        outcome.fjr_path = fjr_path
+        try:
+            outcome.fjr = parse_fjr(fjr_path)
+        except FjrParseError as exc:
+            outcome.exit_code, outcome.error_type, outcome.error_message = exc.exit_code, "BadFJR", str(exc)
+            return outcome
+    if outcome.fjr is not None and outcome.fjr.errors:
+        err = outcome.fjr.errors[0]
+        outcome.exit_code, outcome.error_type, outcome.error_message = err.exit_status, err.type, err.message
+        return outcome
+    if returncode < 0:
+        outcome.exit_code = signal_exit_code(-returncode)
+        outcome.error_type, outcome.error_message = "Signal", f"step {step.name} killed by signal {-returncode}"
+        return outcome
+    if returncode != 0:
+        outcome.exit_code, outcome.error_type = returncode, "StepFailed"
+        outcome.error_message = f"step {step.name} exited with {returncode}"
+        return outcome
+    if outcome.fjr is None:
+        outcome.exit_code, outcome.error_type = NO_REPORT, "NoFJR"
+        outcome.error_message = f"step {step.name} did not produce a framework job report"
+        return outcome
+    produced = {f.module_label for f in outcome.fjr.output_files}
+    missing = [o.module for o in step.outputs if o.module not in produced]
+    if missing:
+        outcome.exit_code, outcome.error_type = NO_OUTPUT_IN_REPORT, "NoOutput"
+        outcome.error_message = f"step {step.name}: no output file in the report for {', '.join(missing)}"
+    return outcome
