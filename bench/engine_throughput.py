@@ -8,6 +8,7 @@ process, sampled while the DAG runs) and a few details.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import tempfile
 import threading
@@ -28,7 +29,7 @@ def write_dag(root: Path, nodes: int, shape: str) -> Path:
     names = [f"n{i:06d}" for i in range(nodes)]
     lines = [f"JOB {n} true.sub" for n in names]
     if shape == "chain":
-        lines += [f"PARENT {a} CHILD {b}" for a, b in zip(names, names[1:], strict=False)]
+        lines += [f"PARENT {a} CHILD {b}" for a, b in itertools.pairwise(names)]
     elif shape == "fan" and nodes >= 3:
         lines.append(f"PARENT {names[0]} CHILD {' '.join(names[1:-1])}")
         lines.append(f"PARENT {' '.join(names[1:-1])} CHILD {names[-1]}")

@@ -53,6 +53,10 @@ class ResourceSettings(BaseModel):
     default_time_per_event_s: float = Field(12.0, gt=0)
     default_size_per_event_kb: float = Field(512.0, gt=0)
     default_memory_mb: float = Field(2300.0, gt=0)
+    # Added by round planning (issue 4): optional caps for small pools (a laptop running the local
+    # engine cannot match an 8-core, 16 GB request); None = no cap (production).
+    max_request_cpus: int | None = Field(None, ge=1)
+    max_request_memory_mb: int | None = Field(None, ge=1)
 
 
 class PlanningSettings(BaseModel):

@@ -28,6 +28,24 @@ def test_periodic_remove_clause() -> None:
     assert evaluate('"a" =?= "A"') is False and evaluate("x > 1") is UNDEFINED
 
 
+def test_wms2_periodic_remove_with_reason() -> None:
+    held = "(JobStatus == 5 && time() - EnteredCurrentStatus > 86400)"
+    idle = "(JobStatus == 1 && time() - EnteredCurrentStatus > 259200)"
+    disk = "(JobStatus == 2 && DiskUsage > 2.0 * RequestDisk)"
+    wall = "(JobStatus == 2 && time() - JobCurrentStartDate > 3600)"
+    reason = (f'ifThenElse({held}, "held", ifThenElse({idle}, "idle", ifThenElse({disk}, "disk", '
+              f'ifThenElse({wall}, "wall time above 3600 s", "removed by periodic_remove"))))')
+    job = ClassAd({"PeriodicRemove": f"{held} || {idle} || {disk} || {wall}", "PeriodicRemoveReason": reason,
+                   "JobStatus": "2", "EnteredCurrentStatus": "0", "JobCurrentStartDate": "0",
+                   "RequestDisk": "1000"})
+    assert job.eval("PeriodicRemove") is True  # DiskUsage is undefined; the wall-time clause decides
+    assert job.eval("PeriodicRemoveReason") is UNDEFINED  # as in HTCondor: ifThenElse(UNDEFINED, ...)
+    job.set_value("DiskUsage", 10)  # the pool always sets it, like condor_submit
+    assert job.eval("PeriodicRemoveReason") == "wall time above 3600 s"
+    job.set_value("JobCurrentStartDate", 10**12)
+    assert job.eval("PeriodicRemove") is not True
+
+
 _leaf = st.one_of(st.integers(-20, 20).map(str), st.sampled_from(["true", "false", "undefined", "x", "y"]))
 
 

@@ -15,7 +15,13 @@ import pytest
 from wms2.dagman.eventlog import NOOP_PROC, Event, EventLogWriter, EventType, read_events
 from wms2.dagman.metrics import DagMetrics, read_metrics, render_metrics
 from wms2.dagman.rescue import (
-    RescueDag, newest_rescue, next_rescue_number, read_rescue, rename_rescues_above, render_rescue, write_rescue,
+    RescueDag,
+    newest_rescue,
+    next_rescue_number,
+    read_rescue,
+    rename_rescues_above,
+    render_rescue,
+    write_rescue,
 )
 from wms2.dagman.status_file import DagStatusFile, NodeStatusEntry, read_status_file, render
 

@@ -54,7 +54,7 @@ def test_arguments_both_syntaxes() -> None:
 def test_errors_name_the_file(tmp_path: Path) -> None:
     sub = tmp_path / "bad.sub"
     sub.write_text("executable = x\nthis line is wrong\n")
-    with pytest.raises(SubmitError, match="bad.sub:2"):
+    with pytest.raises(SubmitError, match=r"bad\.sub:2"):
         parse_submit(sub)
     with pytest.raises(SubmitError, match="cannot read"):
         parse_submit(tmp_path / "missing.sub")

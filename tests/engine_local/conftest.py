@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +10,7 @@ import pytest
 
 from wms2.config import Settings
 from wms2.engines.base import DagExitInfo, SubmitOptions
-from wms2.engines.local.client import LocalEngine, ensure_pool_running, stop_pool
+from wms2.engines.local.client import LocalEngine, ensure_pool_running, process_alive, stop_pool
 
 WAIT_S = 60.0
 
@@ -103,8 +102,4 @@ def run_dag(engine: LocalEngine, dag: Path, options: SubmitOptions | None = None
 
 
 def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    return process_alive(pid)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.engine_local.conftest import WAIT_S, DagDir, run_dag
 from wms2.dagman.metrics import read_metrics
 from wms2.dagman.rescue import newest_rescue, read_rescue
 from wms2.dagman.status_file import read_status_file
-from wms2.engines.base import DagJobState, SubmitOptions
+from wms2.engines.base import BadDag, DagJobState, SubmitOptions
 from wms2.engines.local.client import LocalEngine
 
 
@@ -84,3 +86,35 @@ def test_subdag_with_failing_inner_node_and_inner_rescue(engine: LocalEngine, da
     _, info2 = run_dag(engine, outer)
     assert info2.exit_code == 0
     assert dagdir.starts() == ["Y", "Z", "B"]
+
+
+def test_force_and_explicit_rescue_numbers(engine: LocalEngine, dagdir: DagDir) -> None:
+    dag = dagdir.dag("JOB A job.sub\nJOB B job.sub\nVARS B code=\"1\"\nPARENT A CHILD B\n")
+    assert run_dag(engine, dag)[1].exit_code == 1
+    assert run_dag(engine, dag)[1].exit_code == 1  # auto-rescue from rescue001: only B runs
+    assert dagdir.starts() == ["A", "B", "B"]
+    assert newest_rescue(dag) is not None and newest_rescue(dag)[0] == 2  # type: ignore[index]
+    assert run_dag(engine, dag, SubmitOptions(rescue=1))[1].exit_code == 1  # rescue002 -> .old
+    assert (dagdir.root / "test.dag.rescue002.old").exists()
+    dagdir.logfile.unlink()
+    assert run_dag(engine, dag, SubmitOptions(force=True))[1].exit_code == 1
+    assert dagdir.starts() == ["A", "B"]  # from scratch
+    assert (dagdir.root / "test.dag.rescue001.old").exists()
+    assert newest_rescue(dag) is not None and newest_rescue(dag)[0] == 1  # type: ignore[index]
+    with pytest.raises(BadDag, match="rescue007"):
+        engine.submit_dag(dag, SubmitOptions(rescue=7))
+
+
+def test_removing_the_outer_dag_removes_the_running_subdag(engine: LocalEngine, dagdir: DagDir) -> None:
+    inner = DagDir(dagdir.root / "inner")
+    inner.logfile = dagdir.logfile
+    inner.dag("JOB X job.sub\nJOB Y job.sub\nVARS Y sleep=\"30\"\nPARENT X CHILD Y\n", name="inner.dag")
+    outer = dagdir.dag("SUBDAG EXTERNAL S inner.dag DIR inner\nJOB B job.sub\nPARENT S CHILD B\n")
+    cluster = engine.submit_dag(outer, SubmitOptions()).cluster_id
+    _wait_for(lambda: "Y" in dagdir.starts())
+    engine.remove(cluster, "local", "test")
+    assert engine.wait(cluster, timeout=WAIT_S).exit_code == 2
+    inner_rescue = newest_rescue(dagdir.root / "inner" / "inner.dag")
+    assert inner_rescue is not None and read_rescue(inner_rescue[1]).done == ["X"]
+    assert read_metrics(dagdir.root / "inner" / "inner.dag.metrics")["exitcode"] == 2
+    assert "B" not in dagdir.starts()

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from tests.engine_local.conftest import WAIT_S, DagDir, make_settings, pid_alive
 from wms2.cli import app
+from wms2.dagman.status_file import read_status_file
 from wms2.engines.base import ScheddUnreachable, SubmitOptions
 from wms2.engines.local.client import LocalEngine, ensure_pool_running, pool_status, stop_pool
 
@@ -74,6 +75,33 @@ def test_daemon_restart_recovers_running_dag(tmp_path: Path) -> None:
         assert sum(1 for e in events if e.type == htcondor2.JobEventType.SUBMIT) == 4
         assert sum(1 for e in events if e.type == htcondor2.JobEventType.JOB_TERMINATED) == 4
         assert "RECOVERY mode" in (dagdir.root / "test.dag.dagman.out").read_text()
+    finally:
+        stop_pool(settings)
+
+
+@pytest.mark.slow
+def test_daemon_restart_recovers_subdag_and_clean_stop(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "home")
+    dagdir = DagDir(tmp_path / "dag")
+    inner = DagDir(dagdir.root / "wu")
+    inner.logfile = dagdir.logfile
+    inner.dag("JOB X job.sub\nVARS X sleep=\"1.5\"\nJOB Y job.sub\nPARENT X CHILD Y\n"
+              "NODE_STATUS_FILE wu.status 0\n", name="group.dag")
+    outer = dagdir.dag("JOB L job.sub\nSUBDAG EXTERNAL WU group.dag DIR wu\nJOB M job.sub\n"
+                       "PARENT L CHILD WU\nPARENT WU CHILD M\n")
+    try:
+        ensure_pool_running(settings)
+        engine = LocalEngine(settings)
+        cluster = engine.submit_dag(outer, SubmitOptions()).cluster_id
+        _wait_for(lambda: "X" in dagdir.starts())
+        assert stop_pool(settings)  # a clean stop, like a schedd shutdown: jobs keep running
+        assert not pool_status(settings)["running"]
+        ensure_pool_running(settings)
+        info = engine.wait(cluster, timeout=WAIT_S)
+        assert info.exit_code == 0, info.reason
+        assert dagdir.starts() == ["L", "X", "Y", "M"]
+        assert "RECOVERY mode" in (inner.root / "group.dag.dagman.out").read_text()
+        assert [n.status for n in read_status_file(inner.root / "wu.status").nodes] == [5, 5]
     finally:
         stop_pool(settings)
 

@@ -15,6 +15,7 @@ def test_diamond_order_status_file_and_nodes_log(engine: LocalEngine, dagdir: Da
     dag = dagdir.dag(
         "JOB A job.sub\nJOB B job.sub\nJOB C job.sub\nJOB D job.sub\n"
         "VARS B sleep=\"0.2\"\nPARENT A CHILD B C\nPARENT B C CHILD D\nNODE_STATUS_FILE d.status 0\n"
+        "JOBSTATE_LOG d.jobstate\n"
     )
     cluster, info = run_dag(engine, dag)
     assert info.exit_code == 0
@@ -32,6 +33,28 @@ def test_diamond_order_status_file_and_nodes_log(engine: LocalEngine, dagdir: Da
     assert newest_rescue(dag) is None
     metrics = (dagdir.root / "test.dag.metrics").read_text()
     assert f'"dagman_id":"{cluster}"' in metrics and '"DagStatus":0' in metrics
+    jobstate = (dagdir.root / "d.jobstate").read_text().splitlines()
+    assert jobstate[0].endswith(f"INTERNAL *** DAGMAN_STARTED {cluster}.0 ***")
+    assert jobstate[-1].endswith("INTERNAL *** DAGMAN_FINISHED 0 ***")
+    assert sum(" JOB_SUCCESS " in line for line in jobstate) == 4
+    out = (dagdir.root / "test.dag.dagman.out").read_text()
+    assert "Dag contains 4 total nodes" in out and "EXITING WITH STATUS 0" in out
+
+
+def test_multi_proc_job_list(engine: LocalEngine, dagdir: DagDir) -> None:
+    (dagdir.root / "procs.sub").write_text(
+        "executable = /bin/sh\narguments = \"-c 'exit $(Process)'\"\noutput = p.$(Process).out\nqueue 3\n")
+    (dagdir.root / "ok.sub").write_text("executable = /bin/true\nqueue 3\n")
+    log = dagdir.root / "p.log"
+    dag = dagdir.dag(f"JOB P procs.sub\nSCRIPT POST P script.sh {log} 0 $RETURN $JOB_COUNT\n"
+                     f"JOB OK ok.sub\nSCRIPT POST OK script.sh {log} 0 $EXIT_CODES $JOB_COUNT $SUCCESS\n")
+    _, info = run_dag(engine, dag)
+    assert info.exit_code == 0
+    lines = sorted(log.read_text().splitlines())
+    assert lines[0] == "0 3 True"
+    ret, count = lines[1].split()
+    assert ret in ("1", "2") and count == "3"  # the first failed proc's code
+    assert (dagdir.root / "p.0.out").exists()
 
 
 def test_pre_post_macros_and_post_rescues_a_failed_job(engine: LocalEngine, dagdir: DagDir) -> None:

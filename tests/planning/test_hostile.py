@@ -68,22 +68,40 @@ def test_hostile_values_are_refused_before_any_file(plan_settings: Settings, val
     assert _nothing_written(plan_settings)
 
 
-@pytest.mark.parametrize("value", HOSTILE)
-def test_hostile_data_stays_inside_the_json_manifest(plan_settings: Settings, value: str) -> None:
-    """Dataset names, LFNs and step payloads only reach manifest.json (JSON-encoded): the DAG and
-    submit files keep exactly the intended commands and the manifest returns the value unchanged."""
+def _data_spec(value: str, where: str) -> tuple[RequestSpec, tuple[InputFile, ...]]:
     spec = import_request(data_document("FileBased", WMS2Adaptive=False))
-    out = OutputDataset.model_construct(name=f"/P/{value}/AOD", step=spec.steps[0].name, tier="AOD")
+    name = f"/P/{value}/AOD" if where == "dataset" else "/P/E-v1/AOD"
+    out = OutputDataset.model_construct(name=name, step=spec.steps[0].name, tier="AOD")
     step = spec.steps[0].model_copy(update={"payload": {"evil": value}})
-    spec = spec.model_copy(update={"output_datasets": [out], "steps": [step]})
-    files = (InputFile(f"/store/data/{value}.root", 10, lumis=((1, (1,)),)), InputFile("/store/data/b.root", 10))
+    update: dict = {"output_datasets": [out], "steps": [step]}
+    if where == "lfn_base":
+        update["merged_lfn_base"] = f"/store/{value}"
+    spec = spec.model_copy(update=update)
+    lfn = f"/store/data/{value}.root" if where == "lfn" else "/store/data/a.root"
+    return spec, (InputFile(lfn, 10, lumis=((1, (1,)),)), InputFile("/store/data/b.root", 10))
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+@pytest.mark.parametrize("where", ["dataset", "lfn", "lfn_base"])
+def test_hostile_paths_in_the_manifest_are_refused(plan_settings: Settings, value: str, where: str) -> None:
+    """Dataset names, LFNs and LFN bases become storage paths on the worker: refused, nothing written."""
+    spec, files = _data_spec(value, where)
+    plan = plan_round(inputs_for(spec, plan_settings, files=files, workflow=WorkflowState("7")))
+    with pytest.raises(RenderError, match="refusing to render"):
+        write_round(plan, spec, "7", plan_settings)
+    assert _nothing_written(plan_settings)
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_payload_stays_inert_json(plan_settings: Settings, value: str) -> None:
+    """The opaque step payload only reaches manifest.json, JSON-encoded: the DAG and submit files keep
+    exactly the intended commands and the manifest returns the value unchanged."""
+    spec, files = _data_spec(value, "payload")
     plan = plan_round(inputs_for(spec, plan_settings, files=files, workflow=WorkflowState("7")))
     root = write_round(plan, spec, "7", plan_settings).submit_dir
     check_round(root, 1, 1)
     manifest = WorkUnitManifest.load(root / "mg_000000" / "manifest.json")
-    assert manifest.steps[0].outputs[0].dataset == f"/P/{value}/AOD"
     assert manifest.steps[0].payload == {"evil": value}
-    assert f"/store/data/{value}.root" in {f.lfn for f in manifest.jobs[0].input_files}
     for name in ("group.dag", "proc.sub", "landing.sub", "merge.sub", "cleanup.sub"):
         assert value not in (root / "mg_000000" / name).read_text()
     json.loads((root / "mg_000000" / "manifest.json").read_text())

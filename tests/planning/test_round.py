@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 
@@ -128,3 +129,12 @@ def test_absurd_sizes_are_refused(plan_settings: Settings) -> None:
     spec = import_request(mc_document(WMS2Adaptive=False, RequestNumEvents=10**10, EventsPerJob=1))
     with pytest.raises(PlanningError, match="max_jobs_per_request"):
         plan_round(inputs_for(spec, plan_settings))
+
+
+def test_small_pool_caps(tmp_path: Path) -> None:
+    from wms2.config import load_settings
+
+    settings = load_settings(tmp_path / "h", resources={"max_request_cpus": 4, "max_request_memory_mb": 8000})
+    spec = import_request(mc_document(Multicore=8, Memory=16000))
+    plan = plan_round(inputs_for(spec, settings))
+    assert (plan.params.request_cpus, plan.params.request_memory_mb) == (4, 8000)

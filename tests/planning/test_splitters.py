@@ -53,7 +53,7 @@ def _lumi_pieces(jobs: list[Job], files: list[InputFile]) -> Counter[tuple[str, 
     return seen
 
 
-@settings(derandomize=True, max_examples=150, deadline=None)
+@settings(derandomize=True, max_examples=80, deadline=None)
 @given(total=st.integers(0, 50_000), epj=st.integers(1, 3000), first=st.integers(1, 10**9),
        first_lumi=st.integers(1, 10**6), per_lumi=st.integers(1, 9), limit=st.none() | st.integers(0, 40))
 def test_generation_is_contiguous_and_exact(total: int, epj: int, first: int, first_lumi: int, per_lumi: int,
@@ -73,7 +73,7 @@ def test_generation_is_contiguous_and_exact(total: int, epj: int, first: int, fi
         assert cursor - first == total
 
 
-@settings(derandomize=True, max_examples=150, deadline=None)
+@settings(derandomize=True, max_examples=80, deadline=None)
 @given(files=datasets(), fpj=st.integers(1, 6), group=st.booleans())
 def test_file_based_covers_every_file_once(files: list[InputFile], fpj: int, group: bool) -> None:
     jobs = split_files(files, fpj, group_by_location=group)
@@ -91,7 +91,7 @@ def test_file_based_covers_every_file_once(files: list[InputFile], fpj: int, gro
     assert [j.index for j in jobs] == list(range(len(jobs)))
 
 
-@settings(derandomize=True, max_examples=150, deadline=None)
+@settings(derandomize=True, max_examples=80, deadline=None)
 @given(files=datasets(with_lumis=False), epj=st.integers(1, 700))
 def test_event_based_covers_every_event_once(files: list[InputFile], epj: int) -> None:
     jobs = split_events(files, epj)
@@ -134,7 +134,7 @@ def _check_lumi_jobs(jobs: list[Job], files: list[InputFile], mix_runs: bool) ->
         assert job.events == sum(per_piece[k] for k in _lumi_pieces([job], files))
 
 
-@settings(derandomize=True, max_examples=150, deadline=None)
+@settings(derandomize=True, max_examples=80, deadline=None)
 @given(files=datasets(), lpj=st.integers(1, 9), mix=st.booleans())
 def test_lumi_based_is_exact(files: list[InputFile], lpj: int, mix: bool) -> None:
     jobs = split_lumis(files, lpj, mix_runs=mix)
@@ -142,7 +142,7 @@ def test_lumi_based_is_exact(files: list[InputFile], lpj: int, mix: bool) -> Non
     assert all(1 <= sum(len(v) for v in j.lumis.values()) <= lpj for j in jobs)
 
 
-@settings(derandomize=True, max_examples=150, deadline=None)
+@settings(derandomize=True, max_examples=80, deadline=None)
 @given(files=datasets(), epj=st.integers(1, 600), mix=st.booleans())
 def test_event_aware_lumi_based_is_exact_and_close_to_target(files: list[InputFile], epj: int, mix: bool) -> None:
     jobs = split_event_aware_lumis(files, epj, mix_runs=mix)
@@ -167,3 +167,26 @@ def test_event_aware_never_splits_a_big_lumi() -> None:
     files = [InputFile("/store/a.root", 1000, lumis=((1, (1,)),)), InputFile("/store/b.root", 10, lumis=((1, (2,)),))]
     jobs = split_event_aware_lumis(files, 100)
     assert [j.events for j in jobs] == [1000, 10]
+
+
+@settings(derandomize=True, max_examples=80, deadline=None)
+@given(files=datasets(), epj=st.integers(1, 700))
+def test_event_based_slices_name_the_lumis_they_read(files: list[InputFile], epj: int) -> None:
+    jobs = split_events(files, epj)
+    seen: dict[str, set[tuple[int, int]]] = {}
+    for job in jobs:
+        for s in job.inputs:
+            assert s.lumis is not None
+            pairs = {(r, lumi) for r, ls in s.lumis.items() for lumi in ls}
+            seen.setdefault(s.lfn, set()).update(pairs)
+            assert pairs <= {(r, lumi) for r, ls in job.lumis.items() for lumi in ls}
+    for f in files:
+        assert seen[f.lfn] == set(f.lumi_list()), "every lumi of every file is read by some job"
+
+
+def test_lumi_slices_always_list_their_lumis() -> None:
+    files = [InputFile("/store/a.root", 40, lumis=((1, (1, 2, 3, 4)),))]
+    jobs = split_lumis(files, 10)
+    assert jobs[0].inputs[0].lumis == {1: [1, 2, 3, 4]}
+    jobs = split_events(files, 15)
+    assert [j.inputs[0].lumis for j in jobs] == [{1: [1, 2]}, {1: [2, 3]}, {1: [4]}]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -52,16 +53,18 @@ def test_plan_burn_matches_efficiency() -> None:
         assert cpu / (wall * threads) == pytest.approx(eff)
 
 
-def _machine_delivers(threads: int) -> float:
-    """Fraction of ``threads`` cores this busy, shared test machine gives us right now."""
-    t0 = time.monotonic()
-    c0 = resource.getrusage(resource.RUSAGE_SELF)
-    with Burner(threads, 1.0) as burner:
-        burner.burn(0.3 * threads)
+def _cpu() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = own.ru_utime - c0.ru_utime + kids.ru_utime
-    return cpu / ((time.monotonic() - t0) * threads)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _machine_delivers(threads: int) -> float:
+    """Fraction of ``threads`` cores this busy, shared test machine gives us right now."""
+    t0, c0 = time.monotonic(), _cpu()
+    with Burner(threads, 1.0) as burner:
+        burner.burn(0.3 * threads)
+    return (_cpu() - c0) / ((time.monotonic() - t0) * threads)
 
 
 @pytest.mark.parametrize(("threads", "eff"), [(2, 0.5), (2, 0.9), (1, 1.0)])
@@ -88,8 +91,8 @@ def test_cpu_efficiency_and_rss_follow_config(tmp_path: Path, threads: int, eff:
         if fjr.cpu_efficiency == pytest.approx(eff, rel=TOLERANCE):
             return
         capacity.append(_machine_delivers(threads))
-    if min(capacity) < 1 - TOLERANCE:
-        pytest.skip(f"machine busy: {threads} cores delivered {capacity}; measured {measured}")
+        if os.getloadavg()[0] > (os.cpu_count() or 1) or capacity[-1] < 1 - TOLERANCE / 2:
+            pytest.skip(f"machine busy: {threads} cores delivered {capacity}; measured {measured}")
     pytest.fail(f"CPU efficiency {measured} does not follow {eff} within {TOLERANCE:.0%} (capacity {capacity})")
 
 
@@ -160,3 +163,16 @@ def test_no_output_and_slow(tmp_path: Path) -> None:
     rc, fjr_path = _run(tmp_path, run)
     fjr = parse_fjr(fjr_path)
     assert rc == 0 and fjr.output_files == [] and fjr.cpu_s >= 0.25
+
+
+def test_wrapper_memory_watchdog_kills_the_step_tree() -> None:
+    from wms2.sandbox.steps import _watch_memory
+
+    hog = "import time; b = bytearray(300 * 2**20); time.sleep(30)"
+    proc = subprocess.Popen([sys.executable, "-c", hog])
+    t0 = time.monotonic()
+    killed = _watch_memory(proc, 150.0)
+    assert killed is not None and killed > 150 and proc.returncode == -9
+    assert time.monotonic() - t0 < 10
+    quiet = subprocess.Popen([sys.executable, "-c", "pass"])
+    assert _watch_memory(quiet, 150.0) is None and quiet.returncode == 0

@@ -130,6 +130,20 @@ class Authenticator:
             log.warning("ignoring %s header from %s: not a trusted proxy", self.settings.dn_header, peer)
         raise AuthError(401, "authentication required: a bearer token or a client certificate via the proxy")
 
+    def is_cached(self, authorization: str | None) -> bool:
+        """True when :meth:`identify` needs no I/O: no bearer token, or an API token seen recently."""
+        if not authorization:
+            return True
+        scheme, _, credentials = authorization.partition(" ")
+        token = credentials.strip()
+        if scheme.lower() != "bearer" or not token:
+            return True
+        if self.settings.jwt_issuer and token.count(".") == 2 and not token.startswith(TOKEN_PREFIX):
+            return False
+        with self._lock:
+            cached = self._cache.get(hash_token(token))
+        return cached is not None and time.monotonic() - cached[0] < TOKEN_CACHE_SECONDS
+
     # -- DN --------------------------------------------------------------------------------------
     def _dn_identity(self, dn: str) -> Identity:
         role_name = self.settings.dn_roles.get(dn, self.settings.default_dn_role)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from wms2.api.auth import AuthError, Identity, Role
 from wms2.api.context import ApiContext
@@ -17,7 +18,7 @@ from wms2.core.actions import InvalidValue
 bearer = HTTPBearer(auto_error=False, description="WMS2 API token or WLCG/OIDC JWT")
 
 
-def get_ctx(request: Request) -> ApiContext:
+async def get_ctx(request: Request) -> ApiContext:
     ctx: ApiContext = request.app.state.ctx
     return ctx
 
@@ -25,27 +26,46 @@ def get_ctx(request: Request) -> ApiContext:
 Ctx = Annotated[ApiContext, Depends(get_ctx)]
 
 
-def get_session(ctx: Ctx) -> Iterator[Session]:
-    """One unit of work per HTTP request: committed when the endpoint returns, rolled back on error."""
-    with ctx.db.session() as session:
+def _finish(session: Session, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
+
+
+async def get_session(ctx: Ctx) -> AsyncIterator[Session]:
+    """One unit of work per HTTP request: committed when the endpoint returns (before the response is
+    sent), rolled back on error.  Creating a session does no I/O; the commit runs in the thread pool."""
+    session = Session(ctx.db.engine, expire_on_commit=False)
+    try:
         yield session
+    except BaseException:
+        await run_in_threadpool(_finish, session, False)
+        raise
+    await run_in_threadpool(_finish, session, True)
 
 
-DbSession = Annotated[Session, Depends(get_session)]
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_identity(request: Request, ctx: Ctx,
-                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Identity:
+async def get_identity(request: Request, ctx: Ctx,
+                       credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Identity:
     authorization = request.headers.get("authorization")
     peer = request.client.host if request.client else None
     headers = {k.lower(): v for k, v in request.headers.items()}
-    identity = ctx.auth.identify(authorization, peer, headers)
+    if ctx.auth.is_cached(authorization):  # no I/O: stay on the event loop
+        identity = ctx.auth.identify(authorization, peer, headers)
+    else:  # token lookup in the database or JWT validation: in the thread pool
+        identity = await run_in_threadpool(ctx.auth.identify, authorization, peer, headers)
     request.state.identity = identity
     return identity
 
 
-def require(role: Role) -> Callable[[Identity], Identity]:
-    def check(identity: Annotated[Identity, Depends(get_identity)]) -> Identity:
+def require(role: Role) -> Callable[[Identity], Awaitable[Identity]]:
+    async def check(identity: Annotated[Identity, Depends(get_identity)]) -> Identity:
         if identity.role < role:
             raise AuthError(403, f"{identity.name} is {identity.role.name}; this needs the {role.name} role")
         return identity
@@ -64,7 +84,7 @@ class Page:
     offset: int
 
 
-def get_page(ctx: Ctx,
+async def get_page(ctx: Ctx,
              limit: Annotated[int | None, Query(ge=1, description="page size (default, maximum: settings)")] = None,
              offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> Page:
     api = ctx.settings.api

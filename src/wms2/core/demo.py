@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from wms2.config import LocalSite, Settings, load_settings
+from wms2.config import Settings, load_settings
 from wms2.core.lifecycle import LifecycleManager
 from wms2.core.service import init_home
 from wms2.core.views import request_detail
@@ -35,21 +35,53 @@ SAMPLES = ("demo_generation.json", "demo_lumimask.json")
 STOP_STATUSES = {RequestStatus.completed, RequestStatus.failed, RequestStatus.aborted, RequestStatus.held}
 
 
-def demo_settings(home: Path) -> Settings:
-    """The embedded defaults, scaled so the whole demo fits in a few minutes on two cores."""
-    settings = load_settings(home)
-    settings.lifecycle.cycle_seconds = 1.0
-    settings.planning.work_units_per_round = 2
-    settings.planning.max_merge_size_bytes = 6 * 1024 * 1024
-    settings.planning.node_status_update_seconds = 1
-    settings.resources.min_request_memory_mb = 200
-    settings.resources.min_request_cpus = 1
-    settings.failures.transient_cooloff_base_s = 0.0
-    settings.failures.transient_cooloff_max_s = 0.0
-    settings.engine.local_sites = [LocalSite(name=DEMO_SITES[0], cores=4, memory_mb=8000, slots=1),
-                                   LocalSite(name=DEMO_SITES[1], cores=2, memory_mb=4000, slots=1)]
-    settings.output.archival_rse = f"{DEMO_SITES[1]}_Tape"
-    return settings
+# The embedded defaults, scaled so that the whole demo fits in a few minutes on two cores.  Written to
+# ``<home>/wms2.toml`` so that ``wms2 run/show/... --home`` on the demo home use the same settings.
+DEMO_SETTINGS: dict[str, dict[str, Any]] = {
+    "lifecycle": {"cycle_seconds": 1.0},
+    "planning": {"work_units_per_round": 2, "max_merge_size_bytes": 6 * 1024 * 1024,
+                 "node_status_update_seconds": 1},
+    "resources": {"min_request_memory_mb": 200, "min_request_cpus": 1},
+    "failures": {"transient_cooloff_base_s": 0.0, "transient_cooloff_max_s": 0.0},
+    "output": {"archival_rse": f"{DEMO_SITES[1]}_Tape"},
+    "engine": {"local_sites": [{"name": DEMO_SITES[0], "cores": 4, "memory_mb": 8000, "slots": 1},
+                               {"name": DEMO_SITES[1], "cores": 2, "memory_mb": 4000, "slots": 1}]},
+}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list) and all(not isinstance(v, dict) for v in value):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} to TOML")
+
+
+def to_toml(sections: dict[str, dict[str, Any]]) -> str:
+    """A TOML writer for the settings' shape: sections of scalars, plus arrays of tables."""
+    lines: list[str] = []
+    for name, values in sections.items():
+        lines.append(f"[{name}]")
+        tables = {k: v for k, v in values.items() if isinstance(v, list) and v and isinstance(v[0], dict)}
+        lines += [f"{k} = {_toml_value(v)}" for k, v in values.items() if k not in tables]
+        for key, items in tables.items():
+            for item in items:
+                lines.append(f"[[{name}.{key}]]")
+                lines += [f"{k} = {_toml_value(v)}" for k, v in item.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def demo_settings(home: Path, overrides: dict[str, dict[str, Any]] | None = None) -> Settings:
+    sections = {k: dict(v) for k, v in DEMO_SETTINGS.items()}
+    for section, values in (overrides or {}).items():
+        sections.setdefault(section, {}).update(values)
+    (home / "wms2.toml").write_text(to_toml(sections))
+    return load_settings(home)
 
 
 @dataclass
@@ -59,7 +91,7 @@ class DemoResult:
     ok: bool = False
 
 
-def prepare(home: Path, reset: bool) -> Settings:
+def prepare(home: Path, reset: bool, overrides: dict[str, dict[str, Any]] | None = None) -> Settings:
     if home.exists() and any(home.iterdir()):
         if not reset:
             raise RuntimeError(f"{home} is not empty; use --reset to start the demo from scratch")
@@ -68,7 +100,7 @@ def prepare(home: Path, reset: bool) -> Settings:
         stop_pool(load_settings(home))
         shutil.rmtree(home)
     home.mkdir(parents=True, exist_ok=True)
-    return demo_settings(home)
+    return demo_settings(home, overrides)
 
 
 def load_samples(names: tuple[str, ...] = SAMPLES) -> list[tuple[str, Any]]:
@@ -140,11 +172,9 @@ def report(db: Database, names: list[str]) -> list[dict[str, Any]]:
 def run_demo(home: Path, reset: bool, timeout_s: float,
              on_progress: Callable[[list[dict[str, Any]], float], None] | None = None,
              documents: list[tuple[str, Any]] | None = None,
-             settings_hook: Callable[[Settings], None] | None = None) -> DemoResult:
+             overrides: dict[str, dict[str, Any]] | None = None) -> DemoResult:
     started = time.monotonic()
-    settings = prepare(home, reset)
-    if settings_hook is not None:
-        settings_hook(settings)
+    settings = prepare(home, reset, overrides)
     db = init_home(settings)
     result = DemoResult()
     try:

@@ -49,7 +49,7 @@ class Script:
     defer_time: float = 0.0
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeSpec:
     name: str
     submit: str  # submit file, or the inner DAG file for SUBDAG EXTERNAL

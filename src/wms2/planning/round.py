@@ -106,6 +106,11 @@ def size_round(inputs: PlanInputs) -> RoundParams:
     adj = (_apply_measurements(inputs, m, base_epj, fraction, max_merge, prev_peak) if measured and m
            else _Measured(base_epj, spec.resources.multicore, peak=prev_peak))
     memory = inputs.overrides.memory_mb or adj.memory or memory
+    cores = adj.cores
+    if r.max_request_cpus:
+        cores = min(cores, r.max_request_cpus)
+    if r.max_request_memory_mb:
+        memory = min(memory, r.max_request_memory_mb)
     epj = adj.events_per_job
     job_epj = sizing.scaled(epj, fraction / adj.factor) if epj else None
     ratio = (job_epj / base_epj) if (job_epj and base_epj) else fraction
@@ -116,7 +121,7 @@ def size_round(inputs: PlanInputs) -> RoundParams:
         effective_fraction=fraction, base_events_per_job=epj, events_per_job=job_epj,
         lumis_per_job=sizing.scaled(spec.splitting.lumis_per_job, ratio),
         files_per_job=spec.splitting.files_per_job, jobs_per_group=adj.jobs_per_group or p.jobs_per_work_unit,
-        request_cpus=adj.cores, request_memory_mb=int(memory),
+        request_cpus=cores, request_memory_mb=int(memory),
         request_disk_kb=max(1, math.ceil(est_events * spec.resources.size_per_event_kb)),
         wall_time_estimate_s=max(1, math.ceil(est_events * wall_per_event * adj.factor)),
         split_factor=adj.factor, historical_peak_rss_mb=adj.peak, max_merge_size=max_merge,
@@ -181,14 +186,12 @@ def _split_input(inputs: PlanInputs, params: RoundParams, files: Sequence[InputF
 
 def _plan_input(inputs: PlanInputs, params: RoundParams) -> RoundPlan:
     spec, wf, p = inputs.spec, inputs.workflow, inputs.planning
-    available = [f for f in inputs.files
-                 if f.state in PLANNABLE_STATES and f.lfn not in inputs.overrides.excluded_lfns]
-    excluded: list[str] = []
+    plannable = [f for f in inputs.files if f.state in PLANNABLE_STATES]
+    # Operator exclusions, and files a lumi-based splitter cannot place, become ``excluded``.
+    excluded = {f.lfn for f in plannable if f.lfn in inputs.overrides.excluded_lfns}
     if spec.splitting.algo in LUMI_ALGOS:
-        excluded = files_without_lumis(available)
-        if excluded:
-            gone = set(excluded)
-            available = [f for f in available if f.lfn not in gone]
+        excluded.update(files_without_lumis(plannable))
+    available = [f for f in plannable if f.lfn not in excluded]
     jobs = _split_input(inputs, params, available)
     limit = sizing.round_job_limit(wf.round, spec.adaptive, params.jobs_per_group, p.first_round_work_units,
                                    p.work_units_per_round)
@@ -196,7 +199,7 @@ def _plan_input(inputs: PlanInputs, params: RoundParams) -> RoundPlan:
     plan = _base_plan(inputs, params, jobs, {f.lfn: f for f in available})
     planned = {s.lfn for j in jobs for s in j.inputs}
     plan.files = sorted(planned)
-    plan.excluded_files = excluded
+    plan.excluded_files = sorted(excluded)
     plan.events = sum(j.events for j in jobs)
     plan.lumis = sum(len(ls) for j in jobs for ls in j.lumis.values())
     plan.work_remaining = len(planned) < len(available)

@@ -27,7 +27,7 @@ from wms2.planning.metrics import parse_step_metrics
 from wms2.planning.params import Overrides, PlanInputs, RoundPlan, WorkflowState
 from wms2.planning.round import PlanningError, plan_round
 from wms2.planning.types import BlockPlan, InputFile
-from wms2.services.catalog import FileSelection, FullCatalog
+from wms2.services.catalog import CatalogError, FileSelection, FullCatalog
 
 SandboxInstaller = Callable[[Path], Any]
 
@@ -165,7 +165,10 @@ def prepare_round(session: Session, request_row: RequestRow, workflow_row: Workf
     spec = request_spec(request_row)
     files: list[InputFile] = []
     if spec.input_dataset:
-        files = load_input_files(session, spec, workflow_row, catalog, create=not dry_run)
+        try:
+            files = load_input_files(session, spec, workflow_row, catalog, create=not dry_run)
+        except CatalogError as exc:  # e.g. the input dataset is not (yet) in the catalog
+            raise PlanningError(f"input_dataset: {exc}") from None
     metrics = parse_step_metrics(workflow_row.step_metrics)
     inputs = PlanInputs(
         spec=spec,

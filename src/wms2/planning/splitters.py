@@ -94,14 +94,46 @@ def _whole_files_job(index: int, files: list[InputFile]) -> Job:
     for f in files:
         for run, ls in f.lumis:
             lumis.setdefault(run, []).extend(ls)
+    # Each slice names the file's (selected) lumis: with a lumi mask a whole file may hold lumis the
+    # job must skip, so "every lumi of the file" would be wrong.
     return Job(index, sum(f.events for f in files), lumis=lumis,
-               inputs=[InputSlice(f.lfn, f.events) for f in files])
+               inputs=[InputSlice(f.lfn, f.events, lumis={run: list(ls) for run, ls in f.lumis} or None)
+                       for f in files])
 
 
 # -- event-based with input -----------------------------------------------------------------------
+def lumis_in_range(f: InputFile, start: int, count: int) -> dict[int, list[int]] | None:
+    """Lumis of ``f`` holding events ``[start, start + count)`` (events spread evenly over the lumis,
+    as everywhere in planning); a lumi without events goes with the slice starting at its position.
+    None when the file has no lumi information."""
+    pairs = f.lumi_list()
+    if not pairs:
+        return None
+    out: dict[int, list[int]] = {}
+    end = start + count
+    cursor = 0
+    last = end >= f.events
+    for (run, lumi), n in zip(pairs, spread_events(f.events, len(pairs)), strict=True):
+        hit = cursor < end and cursor + n > start if n else (start <= cursor < end or (last and cursor >= end))
+        if hit:
+            out.setdefault(run, []).append(lumi)
+        cursor += n
+    return out
+
+
+def _event_job(index: int, events: int, slices: list[InputSlice]) -> Job:
+    lumis: dict[int, list[int]] = {}
+    for sl in slices:
+        for run, ls in (sl.lumis or {}).items():
+            have = lumis.setdefault(run, [])
+            have.extend(x for x in ls if x not in have)
+    return Job(index, events, lumis=lumis, inputs=list(slices))
+
+
 def split_events(files: Sequence[InputFile], events_per_job: int, first_index: int = 0) -> list[Job]:
     """Accumulate files (by LFN) until ``events_per_job``; a job may read part of a file.  Files
-    without events ride along with the job being built so that every file is covered."""
+    without events ride along with the job being built so that every file is covered.  Each slice
+    names the lumis its event range touches."""
     _positive(events_per_job, "events_per_job")
     jobs: list[Job] = []
     slices: list[InputSlice] = []
@@ -110,25 +142,26 @@ def split_events(files: Sequence[InputFile], events_per_job: int, first_index: i
     def flush() -> None:
         nonlocal need
         if slices:
-            jobs.append(Job(first_index + len(jobs), events_per_job - need, inputs=list(slices)))
+            jobs.append(_event_job(first_index + len(jobs), events_per_job - need, slices))
             slices.clear()
         need = events_per_job
 
     for f in order_files(files):
         if f.events == 0:
-            slices.append(InputSlice(f.lfn, 0))
+            slices.append(InputSlice(f.lfn, 0, lumis=lumis_in_range(f, 0, 0)))
             continue
         offset = 0
         while offset < f.events:
             take = min(need, f.events - offset)
             whole = offset == 0 and take == f.events
-            slices.append(InputSlice(f.lfn, f.events, offset, None if whole else take))
+            slices.append(InputSlice(f.lfn, f.events, offset, None if whole else take,
+                                     lumis_in_range(f, offset, take)))
             offset += take
             need -= take
             if need == 0:
                 flush()
     if slices:
-        jobs.append(Job(first_index + len(jobs), events_per_job - need, inputs=list(slices)))
+        jobs.append(_event_job(first_index + len(jobs), events_per_job - need, slices))
     return jobs
 
 
@@ -164,11 +197,8 @@ def _lumi_job(index: int, units: list[_LumiUnit]) -> Job:
         for f, _ in u.parts:
             entry = per_file.setdefault(f.lfn, (f, {}))
             entry[1].setdefault(u.run, []).append(u.lumi)
-    inputs = []
-    for lfn in sorted(per_file):
-        f, chosen = per_file[lfn]
-        whole = sum(len(v) for v in chosen.values()) == f.lumi_count
-        inputs.append(InputSlice(lfn, f.events, lumis=None if whole else chosen))
+    # Every slice names its lumis explicitly (the worker reads exactly these).
+    inputs = [InputSlice(lfn, per_file[lfn][0].events, lumis=per_file[lfn][1]) for lfn in sorted(per_file)]
     return Job(index, sum(u.events for u in units), lumis=lumis, inputs=inputs)
 
 

@@ -34,20 +34,36 @@ def peak_vsize_mb() -> float:
     return (value or 0.0) / _KB_PER_MB
 
 
-def tree_rss_mb(pid: int) -> float:
-    """RSS of ``pid`` and all its descendants (what a batch system's memory watchdog sees)."""
-    total = 0.0
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and all its descendants (from ``/proc/<pid>/task/<tid>/children``)."""
+    found: list[int] = []
     todo = [pid]
-    seen: set[int] = set()
     while todo:
         current = todo.pop()
-        if current in seen:
+        if current in found:
             continue
-        seen.add(current)
-        total += current_rss_mb(current)
-        try:
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            children = []
-        todo.extend(int(c) for c in children)
-    return total
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+            except OSError:
+                continue
+    return found
+
+
+def pss_mb(pid: int | str = "self") -> float:
+    """Proportional set size: shared pages split between their users (falls back to RSS)."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return current_rss_mb(pid)
+    for line in text.splitlines():
+        if line.startswith("Pss:"):
+            return float(line.split()[1]) / _KB_PER_MB
+    return current_rss_mb(pid)
+
+
+def tree_memory_mb(pid: int) -> float:
+    """PSS of ``pid`` and all its descendants, what a memory watchdog should compare with the request
+    (summing RSS would count the pages forked workers share with their parent several times)."""
+    return sum(pss_mb(p) for p in tree_pids(pid))

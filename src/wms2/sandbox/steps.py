@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -13,13 +15,19 @@ from wms2.sandbox import cmsrun
 from wms2.sandbox.exitcodes import (
     NO_OUTPUT_IN_REPORT,
     NO_REPORT,
+    WRAPPER_MEMORY_KILL,
     signal_exit_code,
 )
 from wms2.sandbox.fjr import FjrParseError, FjrReport, parse_fjr
 from wms2.sandbox.manifest import FaultSpec, JobSpec, SimulatorConfig, StepSpec
+from wms2.sandbox.memory import tree_memory_mb, tree_pids
 from wms2.sandbox.simulator import SimInput, SimulatorRun
 
 FJR_NAME = "FrameworkJobReport.xml"
+#: Memory watchdog: seconds between RSS readings, and readings over the limit before the kill
+#: (WMCore's watchdog likewise tolerates short excursions before killing with 50660).
+WATCHDOG_POLL_S = 0.5
+WATCHDOG_STRIKES = 3
 
 
 @dataclass
@@ -139,14 +147,48 @@ def run_step(
     fjr_path.unlink(missing_ok=True)
     t0 = time.monotonic()
     before = os.times()
-    proc = subprocess.run(command, cwd=workdir, env=env, check=False)
+    proc = subprocess.Popen(command, cwd=workdir, env=env)
+    killed_rss = _watch_memory(proc, memory_limit_mb)
     after = os.times()
     outcome = StepOutcome(
         exit_code=0,
         wall_s=time.monotonic() - t0,
         cpu_s=(after.children_user - before.children_user) + (after.children_system - before.children_system),
     )
+    if killed_rss is not None:
+        outcome.exit_code, outcome.error_type = WRAPPER_MEMORY_KILL, "MemoryKill"
+        outcome.error_message = (
+            f"step {step.name} killed by the wrapper: PSS {killed_rss:.0f} MB above request_memory"
+            f" {memory_limit_mb:.0f} MB"
+        )
+        return outcome
     return _interpret(step, proc.returncode, fjr_path, outcome)
+
+
+def _watch_memory(proc: subprocess.Popen, limit_mb: float | None) -> float | None:
+    """Wait for the step; kill it and its descendants when their PSS stays above ``limit_mb``.
+
+    Returns the PSS that got the step killed, None when it ended by itself.  The step must be over
+    the limit on ``WATCHDOG_STRIKES`` consecutive polls, so a payload's own memory check (CMSSW's
+    ExceededResourceRSS, the simulator's 8031) reports first when it has one.
+    """
+    strikes = 0
+    while True:
+        try:
+            proc.wait(timeout=WATCHDOG_POLL_S)
+            return None
+        except subprocess.TimeoutExpired:
+            pass
+        if not limit_mb:
+            continue
+        rss = tree_memory_mb(proc.pid)
+        strikes = strikes + 1 if rss > limit_mb else 0
+        if strikes >= WATCHDOG_STRIKES:
+            for pid in tree_pids(proc.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.wait()
+            return rss
 
 
 def _interpret(step: StepSpec, returncode: int, fjr_path: Path, outcome: StepOutcome) -> StepOutcome:

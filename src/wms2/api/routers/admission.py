@@ -26,8 +26,11 @@ def admission_queue(ctx: Ctx, session: DbSession, _: Viewer, page: Paging) -> di
     cap = actions.effective_max_active_dags(session, ctx.settings)
     active = slots_in_use(session)
     depth = session.scalar(select(func.count(RequestRow.id)).where(RequestRow.status == RequestStatus.queued)) or 0
-    rows = session.scalars(select(RequestRow).where(RequestRow.status == RequestStatus.queued)
-                           .order_by(*admission_order_clause()).limit(page.limit).offset(page.offset))
+    # Only the columns shown: loading whole rows would decode every stored document.
+    rows = session.execute(select(RequestRow.name, RequestRow.priority, RequestRow.urgent, RequestRow.requestor,
+                                  RequestRow.queued_at)
+                           .where(RequestRow.status == RequestStatus.queued)
+                           .order_by(*admission_order_clause()).limit(page.limit).offset(page.offset)).all()
     items = [{"position": page.offset + i + 1, "name": r.name, "priority": r.priority, "urgent": r.urgent,
               "requestor": r.requestor, "queued_at": r.queued_at, "waiting_seconds": queue_age(r, now)}
              for i, r in enumerate(rows)]

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import func, select
+from sqlalchemy.orm import load_only
 
 from wms2.api.dag_nodes import dag_nodes
 from wms2.api.deps import DbSession, Paging, Viewer
@@ -16,6 +17,9 @@ from wms2.db.tables import DagHistoryRow, DagRow
 from wms2.domain.enums import DAGStatus
 
 router = APIRouter(prefix="/dags", tags=["dags"])
+SUMMARY_COLUMNS = (DagRow.workflow_id, DagRow.round, DagRow.status, DagRow.parent_dag_id, DagRow.rescue_kind,
+                   DagRow.cluster_id, DagRow.schedd_name, DagRow.total_nodes, DagRow.total_work_units,
+                   DagRow.node_counters, DagRow.created_at, DagRow.submitted_at, DagRow.completed_at)
 IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 HISTORY_SHOWN = 50  # newest DAG history events in GET /dags/{id}
 
@@ -33,13 +37,14 @@ def list_dags(
     status_: Annotated[DAGStatus | None, Query(alias="status")] = None,
     workflow_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> dict[str, Any]:
-    stmt = select(DagRow)
+    conds = []
     if status_ is not None:
-        stmt = stmt.where(DagRow.status == status_)
+        conds.append(DagRow.status == status_)
     if workflow_id is not None:
-        stmt = stmt.where(DagRow.workflow_id == workflow_id)
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = list(session.scalars(stmt.order_by(DagRow.id.desc()).limit(page.limit).offset(page.offset)))
+        conds.append(DagRow.workflow_id == workflow_id)
+    total = session.scalar(select(func.count(DagRow.id)).where(*conds)) or 0
+    rows = list(session.scalars(select(DagRow).options(load_only(*SUMMARY_COLUMNS)).where(*conds)
+                                .order_by(DagRow.id.desc()).limit(page.limit).offset(page.offset)))
     return {"items": rows, "total": total, "limit": page.limit, "offset": page.offset}
 
 

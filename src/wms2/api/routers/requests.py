@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, status
 from sqlalchemy import func, select
+from sqlalchemy.orm import load_only
 
 from wms2.api.auth import AuthError, Identity, Role
 from wms2.api.deps import Ctx, DbSession, Paging, Requestor, Viewer
@@ -18,6 +19,8 @@ from wms2.domain.enums import RequestStatus
 from wms2.domain.reqmgr import FieldError, RequestImportError
 
 router = APIRouter(prefix="/requests", tags=["requests"])
+SUMMARY_COLUMNS = (RequestRow.name, RequestRow.status, RequestRow.priority, RequestRow.urgent, RequestRow.request_type,
+                   RequestRow.requestor, RequestRow.campaign, RequestRow.created_at, RequestRow.updated_at)
 
 
 def _check_owner(identity: Identity, row: RequestRow) -> None:
@@ -45,15 +48,17 @@ def list_requests(
     campaign: Annotated[str | None, Query(max_length=200)] = None,
     requestor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
-    stmt = select(RequestRow)
+    conds = []
     if status_ is not None:
-        stmt = stmt.where(RequestRow.status == status_)
+        conds.append(RequestRow.status == status_)
     if campaign is not None:
-        stmt = stmt.where(RequestRow.campaign == campaign)
+        conds.append(RequestRow.campaign == campaign)
     if requestor is not None:
-        stmt = stmt.where(RequestRow.requestor == requestor)
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = session.scalars(stmt.order_by(RequestRow.id.desc()).limit(page.limit).offset(page.offset))
+        conds.append(RequestRow.requestor == requestor)
+    total = session.scalar(select(func.count(RequestRow.id)).where(*conds)) or 0
+    # Only the summary columns: the stored documents are large and not shown in lists.
+    rows = session.scalars(select(RequestRow).options(load_only(*SUMMARY_COLUMNS)).where(*conds)
+                           .order_by(RequestRow.id.desc()).limit(page.limit).offset(page.offset))
     return {"items": [request_summary(r) for r in rows], "total": total, "limit": page.limit, "offset": page.offset}
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import func, select
+from sqlalchemy.orm import load_only
 
 from wms2.api.deps import DbSession, Paging, Viewer
 from wms2.api.models import PageOf, WorkflowDetail, WorkflowProgress, WorkflowSummary
@@ -16,6 +17,9 @@ from wms2.db.tables import WorkflowRow
 from wms2.domain.enums import WorkflowStatus
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
+SUMMARY_COLUMNS = (WorkflowRow.request_name, WorkflowRow.status, WorkflowRow.current_round, WorkflowRow.splitting_algo,
+                   WorkflowRow.events_planned, WorkflowRow.events_produced, WorkflowRow.current_dag_id,
+                   WorkflowRow.created_at, WorkflowRow.updated_at)
 IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
@@ -32,13 +36,14 @@ def list_workflows(
     status_: Annotated[WorkflowStatus | None, Query(alias="status")] = None,
     request: Annotated[str | None, Query(max_length=200, description="request name")] = None,
 ) -> dict[str, Any]:
-    stmt = select(WorkflowRow)
+    conds = []
     if status_ is not None:
-        stmt = stmt.where(WorkflowRow.status == status_)
+        conds.append(WorkflowRow.status == status_)
     if request is not None:
-        stmt = stmt.where(WorkflowRow.request_name == request)
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = list(session.scalars(stmt.order_by(WorkflowRow.id.desc()).limit(page.limit).offset(page.offset)))
+        conds.append(WorkflowRow.request_name == request)
+    total = session.scalar(select(func.count(WorkflowRow.id)).where(*conds)) or 0
+    rows = list(session.scalars(select(WorkflowRow).options(load_only(*SUMMARY_COLUMNS)).where(*conds)
+                                .order_by(WorkflowRow.id.desc()).limit(page.limit).offset(page.offset)))
     return {"items": rows, "total": total, "limit": page.limit, "offset": page.offset}
 
 

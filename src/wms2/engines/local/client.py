@@ -18,8 +18,16 @@ from typing import Any
 
 from wms2.config import Settings
 from wms2.engines.base import (
-    BadDag, DagExitInfo, DagJobInfo, DagJobState, Engine, EngineError, JobUnknown, ScheddUnreachable,
-    SubmitOptions, SubmitResult,
+    BadDag,
+    DagExitInfo,
+    DagJobInfo,
+    DagJobState,
+    Engine,
+    EngineError,
+    JobUnknown,
+    ScheddUnreachable,
+    SubmitOptions,
+    SubmitResult,
 )
 from wms2.engines.local.daemon import PID_FILE, PORT_FILE
 
@@ -191,14 +199,19 @@ def _daemon_pid(settings: Settings) -> int | None:
         return None
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie waiting to be reaped."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def stop_pool(settings: Settings) -> bool:
@@ -210,9 +223,9 @@ def stop_pool(settings: Settings) -> bool:
     with contextlib.suppress(ScheddUnreachable):
         client.request("POST", "/shutdown", {})
     deadline = time.monotonic() + STOP_TIMEOUT_S
-    while pid is not None and _alive(pid) and time.monotonic() < deadline:
+    while pid is not None and process_alive(pid) and time.monotonic() < deadline:
         time.sleep(POLL_S)
-    if pid is not None and _alive(pid):
+    if pid is not None and process_alive(pid):
         os.kill(pid, signal.SIGTERM)
     return True
 

@@ -7,8 +7,6 @@ the throttles, and process exits come back through callbacks.  Nothing here slee
 from __future__ import annotations
 
 import heapq
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -22,18 +20,16 @@ from wms2.dagman.model import DagSpec, DagStatusCode, ExitCode, NodeStatus
 from wms2.dagman.submit import SubmitError, parse_submit
 from wms2.engines.local.jobs import JobExit, PoolJob, build_jobs
 from wms2.engines.local.node import (
-    RETURN_PRE_FAILED,
     RETURN_REMOVED,
     RETURN_SUBMIT_FAILED,
     DagConfig,
     DagCounts,
     NodeRun,
-    script_argv,
-    script_macros,
 )
 from wms2.engines.local.pool import Pool
 from wms2.engines.local.reaper import Reaper
 from wms2.engines.local.reports import RunReports
+from wms2.engines.local.scripts import ScriptStage
 
 ACTIVE = (NodeStatus.PRERUN, NodeStatus.SUBMITTED, NodeStatus.POSTRUN)
 REMOVED_REASON = "DAG Removed: User removed scheduler job from queue."
@@ -54,7 +50,7 @@ class Host(Protocol):
     def add_timer(self, when: float, callback: Callable[[], None]) -> None: ...
 
 
-class DagRun:
+class DagRun(ScriptStage):
     def __init__(self, spec: DagSpec, cluster: int, host: Host, config: DagConfig,
                  parent_cluster: int | None = None, batch_name: str | None = None) -> None:
         self.spec, self.cluster, self.host, self.config = spec, cluster, host, config
@@ -197,111 +193,6 @@ class DagRun:
             self._submit(self.nodes[best[0][2]])
             submitted += 1
 
-    # -- scripts ---------------------------------------------------------------------------------
-    def _queue_script(self, node: NodeRun, kind: str, front: bool = False) -> None:
-        node.pending_script = kind
-        if front:
-            self._script_queue.insert(0, (node.name, kind))
-        else:
-            self._script_queue.append((node.name, kind))
-
-    def _pump_scripts(self) -> None:
-        if self.held or not self._script_queue:
-            return
-        keep: list[tuple[str, str]] = []
-        for name, kind in self._script_queue:
-            node = self.nodes[name]
-            if node.pending_script != kind:
-                continue
-            limit = self.config.max_pre if kind == "PRE" else self.config.max_post
-            if limit and self.scripts_running[kind] >= limit:
-                keep.append((name, kind))
-                continue
-            if self.stopping and not node.spec.is_final:
-                continue
-            self._run_script(node, kind)
-        self._script_queue = keep
-
-    def _run_script(self, node: NodeRun, kind: str) -> None:
-        script = node.spec.pre if kind == "PRE" else node.spec.post
-        assert script is not None
-        node.pending_script = None
-        macros = script_macros(node, kind, self.cluster, int(self.dag_status), self.dag_counts())
-        argv = script_argv(script.command, macros, node.directory)
-        if self.jobstate:
-            self.jobstate.node(node.name, f"{kind}_SCRIPT_STARTED", None, node.retry + 1)
-        try:
-            proc = subprocess.Popen(argv, cwd=node.directory, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                    start_new_session=True, close_fds=True)
-        except OSError as exc:
-            self.out.log(f"ERROR: cannot run {kind} script of node {node.name}: {exc}")
-            self.host.add_timer(0.0, lambda: self._script_done(node, kind, 1, None))
-            return
-        self.scripts_running[kind] += 1
-        node.script_pid = proc.pid
-        self._script_procs[node.name] = proc
-        self.out.log(f"Running {kind} script of Node {node.name}...")
-        self.host.reaper.watch(proc, lambda code: self._script_exited(node, kind, proc, code))
-
-    def _script_exited(self, node: NodeRun, kind: str, proc: subprocess.Popen[bytes], code: int | None) -> None:
-        self.scripts_running[kind] -= 1
-        if self._script_procs.get(node.name) is proc:
-            del self._script_procs[node.name]
-            node.script_pid = None
-        if proc.pid in self._killed:
-            self._killed.discard(proc.pid)
-            self._check_progress()  # killed by hold/removal; requeued or abandoned
-            return
-        rc = code if code is not None else 1
-        self._script_done(node, kind, rc, -rc if rc < 0 else None)
-
-    def _script_done(self, node: NodeRun, kind: str, rc: int, sig: int | None) -> None:
-        script = node.spec.pre if kind == "PRE" else node.spec.post
-        if script and script.defer_status is not None and rc == script.defer_status and not self.stopping:
-            self.out.log(f"Deferring {kind} script of node {node.name} for {script.defer_time:g} s")
-            node.pending_script = kind
-            self.host.add_timer(time.time() + script.defer_time, lambda: self._queue_script(node, kind))
-            return
-        if self.jobstate:
-            outcome = "SUCCESS" if rc == 0 else "FAILURE"
-            self.jobstate.node(node.name, f"{kind}_SCRIPT_{outcome}", None, node.retry + 1)
-        if kind == "PRE":
-            self._pre_done(node, rc, sig)
-        else:
-            self.log.write(Event(EventType.POST_SCRIPT_TERMINATED, node.cluster or 0, node.last_proc,
-                                 time.time(), node=node.name, return_value=rc if sig is None else None,
-                                 signal=sig))
-            details = "" if rc == 0 else (f"POST Script died on signal {sig}" if sig
-                                          else f"POST Script failed with status {rc}")
-            if rc != 0 and node.job_failed:
-                details = f"{node.job_details} and {details}"
-            self._node_result(node, rc, details)
-
-    def _pre_done(self, node: NodeRun, rc: int, sig: int | None) -> None:
-        node.pre_return = rc
-        if self.stopping and not node.spec.is_final:
-            return
-        if rc != 0 and node.spec.pre_skip is not None and rc == node.spec.pre_skip:
-            self.log.write(Event(EventType.PRESKIP, NOOP_CLUSTER, NOOP_PROC, time.time(), node=node.name))
-            self._node_result(node, 0, "", skipped=True)
-            return
-        if rc != 0:
-            details = f"PRE Script died on signal {sig}" if sig else f"PRE Script failed with status {rc}"
-            if node.spec.post is not None and self.config.always_run_post:
-                node.job_return = RETURN_PRE_FAILED
-                node.job_failed, node.job_details = True, details
-                self._set(node, NodeStatus.POSTRUN, "")
-                self._queue_script(node, "POST")
-                return
-            self._node_result(node, rc, details)
-            return
-        self._set(node, NodeStatus.READY, "")
-        if node.spec.is_final:
-            self._submit(node)
-            return
-        self._push_ready(node, self.config.submit_depth_first)
-
     # -- jobs ------------------------------------------------------------------------------------
     def _submit(self, node: NodeRun) -> None:
         node.ran = True
@@ -390,6 +281,7 @@ class DagRun:
             return
         node.cluster, node.procs_left, node.jobs = inner.cluster, 1, [inner]
         self.jobs_submitted += 1
+        self.live_jobs += 1
         now = time.time()
         self.log.write(Event(EventType.SUBMIT, inner.cluster, 0, now, node=node.name))
         self.log.write(Event(EventType.EXECUTE, inner.cluster, 0, now))
@@ -417,11 +309,12 @@ class DagRun:
     def _job_exited(self, node: NodeRun, job: PoolJob | None, result: JobExit, cluster: int = 0) -> None:
         cluster = job.cluster if job else cluster
         proc = job.proc if job else 0
-        if job is not None:
-            self.live_jobs -= 1
-            if job.pid is None:  # removed before it started
-                node.procs_idle -= 1
-                self.idle_procs -= 1
+        if self.phase == "done":
+            return  # a late exit after the run ended (its log is closed)
+        self.live_jobs -= 1
+        if job is not None and job.pid is None:  # removed before it started
+            node.procs_idle -= 1
+            self.idle_procs -= 1
         node.last_proc = proc
         now = time.time()
         if result.removed_reason is not None:
@@ -621,15 +514,6 @@ class DagRun:
                 self._set(node, NodeStatus.NOT_READY, "")
         for heap in self._ready.values():
             heap.clear()
-
-    def _kill_script(self, node: NodeRun) -> None:
-        proc = self._script_procs.get(node.name)
-        if proc is not None:
-            self._killed.add(proc.pid)
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                self.out.log(f"{node.name}: script already gone")
 
     def hold(self, reason: str) -> None:
         if self.phase == "done" or self.held:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -150,6 +151,7 @@ def _build_one(desc: SubmitDescription, submit_dir: Path, cluster: int, proc: in
         ("RequestDisk", disk), ("DAGNodeName", node), ("DAGManJobId", owner),
         ("JobPrio", _int_key(desc, "priority", 0)), ("Out", str(output or "/dev/null")),
         ("Err", str(error or "/dev/null")), ("ShouldTransferFiles", stf),
+        ("DiskUsage", _disk_usage_kb([exe_path, *(iwd / i for i in inputs)])),
     ):
         ad.set_value(key, value)
     getenv = (desc.get("getenv") or "false").lower() in ("true", "yes", "1", "t")
@@ -161,6 +163,15 @@ def _build_one(desc: SubmitDescription, submit_dir: Path, cluster: int, proc: in
         priority=_int_key(desc, "priority", 0), periodic_remove=periodic,
         remove_reason=desc.attrs.get("PeriodicRemoveReason"),
     )
+
+
+def _disk_usage_kb(paths: list[Path]) -> int:
+    """Initial DiskUsage as condor_submit sets it: executable plus input files, in KB (at least 1)."""
+    total = 0
+    for path in paths:
+        with contextlib.suppress(OSError):
+            total += path.stat().st_size
+    return max(1, (total + 1023) // 1024)
 
 
 def quoted(text: str) -> str:

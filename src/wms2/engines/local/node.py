@@ -13,7 +13,7 @@ RETURN_REMOVED = -1002
 RETURN_PRE_FAILED = -1004
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeRun:
     spec: NodeSpec
     directory: Path

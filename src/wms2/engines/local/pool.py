@@ -9,6 +9,7 @@ expression of CMS pools).  Several jobs share a slot up to ``cores x oversubscri
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
 import shutil
@@ -39,6 +40,9 @@ class Slot:
     used_cpus: float = 0.0
     used_memory: float = 0.0
     running: int = 0
+
+    def __post_init__(self) -> None:
+        self.nominal_ad = self.machine_ad()
 
     def machine_ad(self, cpus: int | None = None, memory: int | None = None) -> ClassAd:
         return ClassAd.from_literals({
@@ -88,7 +92,7 @@ class Pool:
             return f"request_cpus {job.request_cpus} > Cpus {slot.cores}"
         if job.request_memory > slot.memory_mb:
             return f"request_memory {job.request_memory} > Memory {slot.memory_mb}"
-        machine = slot.machine_ad()
+        machine = slot.nominal_ad
         try:
             if job.ad.eval("Requirements", machine) is not True:
                 return "Requirements not satisfied"
@@ -179,7 +183,6 @@ class Pool:
             "_CONDOR_SLOT": "slot1", "TMPDIR": str(scratch),
         })
         exit_file = self.exit_dir / f"{job.job_id}.exit"
-        exit_file.unlink(missing_ok=True)
         cwd = scratch if job.transfer else job.iwd
         handles: list[IO[bytes]] = []
         try:
@@ -198,7 +201,8 @@ class Pool:
                 fh.close()
         job.pid = proc.pid
         self._procs[job.job_id] = proc
-        (self.exit_dir / f"{job.job_id}.pid").write_text(f"{proc.pid} {slot.site}\n")
+        # a symlink is one system call; its target holds "pid site" for recovery
+        os.symlink(f"{proc.pid} {slot.site}", self.exit_dir / f"{job.job_id}.pid")
         if job.on_execute:
             job.on_execute(job)
         self.reaper.watch(proc, lambda code, j=job: self._exited(j, code))
@@ -256,10 +260,8 @@ class Pool:
             job.extra["remove_reason"] = reason
             job.extra["by_dagman"] = by_dagman
             if job.pid is not None:
-                try:
+                with contextlib.suppress(ProcessLookupError):  # already gone; the reaper reports it
                     os.killpg(job.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass  # already gone; the reaper reports it
 
     def check_periodic(self) -> None:
         now = int(time.time())

@@ -3,6 +3,7 @@ engine loop sleeps until a process exits, a command arrives, or its next timer i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import subprocess
@@ -37,10 +38,8 @@ class Reaper:
         return True
 
     def wake(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError):  # the pipe is full: a wake-up is already pending
             os.write(self._wake_w, b"x")
-        except BlockingIOError:
-            pass  # the pipe is full: a wake-up is already pending
 
     def poll(self, timeout: float) -> int:
         """Wait up to ``timeout`` seconds; run the callbacks of exited processes; return how many."""

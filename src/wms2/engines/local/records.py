@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ class RecordStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         self._counter_file = spool / "next_cluster"
         self._records: dict[int, DagRecord] = {}
+        self._lock = threading.RLock()  # the HTTP threads create records, the loop updates them
         for path in self.dir.glob("*.json"):
             try:
                 data = json.loads(path.read_text())
@@ -72,33 +74,37 @@ class RecordStore:
     def next_cluster(self) -> int:
         """Hand out a cluster id; the counter file is written a block ahead, so ids never repeat
         across restarts."""
-        cluster = self._next
-        self._next += 1
-        if self._next > self._reserved:
-            self._reserved = self._next + CLUSTER_BLOCK
-            self._counter_file.write_text(f"{self._reserved}\n")
-        return cluster
+        with self._lock:
+            cluster = self._next
+            self._next += 1
+            if self._next > self._reserved:
+                self._reserved = self._next + CLUSTER_BLOCK
+                self._counter_file.write_text(f"{self._reserved}\n")
+            return cluster
 
     def _save(self, record: DagRecord) -> None:
         _write_json(self.dir / f"{record.cluster}.json", record.as_dict())
 
     def create(self, record: DagRecord) -> None:
-        self._records[record.cluster] = record
-        self._save(record)
+        with self._lock:
+            self._records[record.cluster] = record
+            self._save(record)
 
     def get(self, cluster: int) -> DagRecord | None:
         return self._records.get(cluster)
 
     def all(self) -> list[DagRecord]:
-        return sorted(self._records.values(), key=lambda r: r.cluster)
+        with self._lock:
+            return sorted(self._records.values(), key=lambda r: r.cluster)
 
     def update(self, cluster: int, **changes: Any) -> None:
-        record = self._records.get(cluster)
-        if record is None:
-            return
-        for key, value in changes.items():
-            setattr(record, key, value)
-        self._save(record)
+        with self._lock:
+            record = self._records.get(cluster)
+            if record is None:
+                return
+            for key, value in changes.items():
+                setattr(record, key, value)
+            self._save(record)
 
     def set_state(self, cluster: int, state: str, reason: str) -> None:
         self.update(cluster, state=state, reason=reason)

@@ -201,7 +201,7 @@ def _pid_file(sched: Scheduler, job: PoolJob) -> tuple[int | None, str]:
     file (then the adoption reads it at once)."""
     path = sched.pool.exit_dir / f"{job.job_id}.pid"
     try:
-        pid_text, _, site = path.read_text().partition(" ")
+        pid_text, _, site = os.readlink(path).partition(" ")
         pid = int(pid_text)
     except (OSError, ValueError):
         return None, ""
@@ -223,6 +223,7 @@ def _is_wrapper(pid: int, exit_file: Path) -> bool:
 
 def _reattach_subdag(sched: Scheduler, run: DagRun, node: NodeRun, cluster: int) -> None:
     node.procs_left = 1
+    run.live_jobs += 1
     record = sched.records.get(cluster)
     if record is not None and record.state in ("running", "held"):
         try:

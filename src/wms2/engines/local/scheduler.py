@@ -13,8 +13,8 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import asdict
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,7 @@ class Scheduler:
         self.reaper.wake()
 
     def remove(self, cluster: int, reason: str) -> None:
-        self.call(lambda: self.runs[cluster].remove() if cluster in self.runs else None)
+        self.call(lambda: self.runs[cluster].remove(f"DAG removed: {reason}") if cluster in self.runs else None)
 
     def hold(self, cluster: int, reason: str) -> None:
         def do() -> None:

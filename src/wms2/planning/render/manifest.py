@@ -14,6 +14,7 @@ from typing import Any
 from wms2.config import Settings
 from wms2.domain.request import RequestSpec, StepConfig
 from wms2.planning.params import RoundParams
+from wms2.planning.render import quoting as q
 from wms2.planning.types import Job, WorkUnit
 from wms2.sandbox.manifest import (
     CmsRunConfig,
@@ -29,6 +30,15 @@ from wms2.sandbox.manifest import (
 TRANSIENT_TIER = "TRANSIENT"  # output of a step only read by the next step, never kept
 
 
+def dataset_lfn_suffix(dataset: str) -> str:
+    """The CMS LFN directories of a dataset: ``/Prim/Era-Proc-vN/TIER`` -> ``Era/Prim/TIER/Proc-vN``, so
+    every output dataset (and so every request and processing version) has its own merged and
+    unmerged directories."""
+    _, primary, processed, tier = dataset.split("/")
+    era, _, rest = processed.partition("-")
+    return f"{era}/{primary}/{tier}/{rest or processed}"
+
+
 def _outputs(spec: RequestSpec, step: StepConfig) -> list[OutputModule]:
     modules: list[OutputModule] = []
     used: set[str] = set()
@@ -40,8 +50,11 @@ def _outputs(spec: RequestSpec, step: StepConfig) -> list[OutputModule]:
             n += 1
             module = f"{out.tier.replace('-', '')}output{n}"
         used.add(module)
+        suffix = dataset_lfn_suffix(q.dataset(out.name, "output_datasets"))
+        merged = q.lfn_base(spec.merged_lfn_base, "merged_lfn_base").rstrip("/")
+        unmerged = q.lfn_base(spec.unmerged_lfn_base, "unmerged_lfn_base").rstrip("/")
         modules.append(OutputModule(module=module, tier=out.tier, dataset=out.name,
-                                    merged_lfn_base=spec.merged_lfn_base, unmerged_lfn_base=spec.unmerged_lfn_base))
+                                    merged_lfn_base=f"{merged}/{suffix}", unmerged_lfn_base=f"{unmerged}/{suffix}"))
     feeds_next = any(s.input_step == step.name for s in spec.steps) or step.index < len(spec.steps) - 1
     if not modules and feeds_next:
         modules.append(OutputModule(module=f"{step.name}output", tier=TRANSIENT_TIER))
@@ -140,7 +153,7 @@ def job_dict(job: Job) -> dict[str, Any]:
 
 
 def _slice(s: Any) -> dict[str, Any]:
-    d: dict[str, Any] = {"lfn": s.lfn, "events": s.file_events, "first_event": s.first_event}
+    d: dict[str, Any] = {"lfn": q.lfn(s.lfn, "input_files.lfn"), "events": s.file_events, "first_event": s.first_event}
     if s.max_events is not None:
         d["max_events"] = s.max_events
     if s.lumis is not None:

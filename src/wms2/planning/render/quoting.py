@@ -11,17 +11,19 @@ from __future__ import annotations
 import math
 import re
 
-from wms2.domain.safety import NAME_RE, SITE_RE
+from wms2.domain.safety import DATASET_RE, LFN_BASE_RE, NAME_RE, SITE_RE
+from wms2.planning.round import PlanningError
 
 # Characters allowed inside a ClassAd string literal we write (no quote, backslash, '$', control).
 _CLASSAD_TEXT_RE = re.compile(r"^[A-Za-z0-9_.,:;/#@+=() -]*$")
 _NODE_RE = re.compile(r"^[A-Za-z0-9_]+$")
+_LFN_RE = re.compile(r"^/store/[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*$")
 _FILE_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 MAX_VALUE_LENGTH = 500
 
 
-class RenderError(ValueError):
-    """A value cannot be written safely; the message names the field."""
+class RenderError(PlanningError):
+    """A value cannot be written safely (or a round cannot be written); the message names the field."""
 
 
 def _refuse(field: str, value: object, why: str) -> RenderError:
@@ -73,3 +75,23 @@ def classad_string(value: object, field: str) -> str:
     if not isinstance(value, str) or len(value) > MAX_VALUE_LENGTH or not _CLASSAD_TEXT_RE.match(value):
         raise _refuse(field, value, "only letters, digits, spaces and _ . , : ; / # @ + = ( ) - are allowed")
     return f'"{value}"'
+
+
+def dataset(value: object, field: str) -> str:
+    """A dataset name: it becomes LFN directories, so it must match the CMS pattern exactly."""
+    if not isinstance(value, str) or not DATASET_RE.match(value):
+        raise _refuse(field, value, "not a dataset name /Primary/Processed/TIER")
+    return value
+
+
+def lfn_base(value: object, field: str) -> str:
+    if not isinstance(value, str) or not LFN_BASE_RE.match(value) or "/../" in f"{value}/":
+        raise _refuse(field, value, "not an LFN base (/store/...)")
+    return value
+
+
+def lfn(value: object, field: str) -> str:
+    """An input LFN (the worker turns it into a path): /store/..., no '..' component."""
+    if not isinstance(value, str) or not _LFN_RE.match(value) or "/../" in f"{value}/":
+        raise _refuse(field, value, "not an LFN (/store/..., letters, digits, '_', '.', '+', '-', no '..')")
+    return value

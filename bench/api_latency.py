@@ -1,0 +1,270 @@
+"""API latency: 20 concurrent clients against a real uvicorn on loopback, 10,000 requests in the database
+(300 active), then the same load while a 100,000-node round is planned and rendered inside the server
+process (in a worker thread, as the lifecycle does).
+
+Usage: ``python bench/api_latency.py [--clients 20] [--requests 10000] [--active 300] [--seconds 15]
+[--plan-nodes 100000]``.  Prints one JSON object on its last line with ``clients``, ``requests_in_db``,
+``p50_ms``, ``p99_ms`` (steady load, main read endpoints) and ``max_ms_during_plan``.  Targets (issue 8):
+p99 < 100 ms on this machine; nothing slower than 1 s while the plan runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import insert, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from plan_throughput import bench_document  # noqa: E402
+
+from wms2.api.auth import create_token  # noqa: E402
+from wms2.config import Settings, load_settings  # noqa: E402
+from wms2.core.workflow_manager import submit_documents  # noqa: E402
+from wms2.db.session import Database  # noqa: E402
+from wms2.db.tables import DagRow, RequestRow, WorkflowRow  # noqa: E402
+
+TARGET_P99_MS = 100.0
+TARGET_MAX_DURING_PLAN_MS = 1000.0
+QUEUED_SHARE = 0.1  # of the non-active requests
+PAGE = 50
+PLAN_TIMEOUT_S = 300.0
+STARTUP_TIMEOUT_S = 60.0
+PLAN_DONE = "plan_done.json"
+SEED = 8
+
+
+# -- database population ---------------------------------------------------------------------------
+def populate(settings: Settings, n_requests: int, n_active: int) -> tuple[str, list[str], list[int]]:
+    """Bulk-insert requests, workflows and live DAGs; return an operator token, names, active workflow ids."""
+    from wms2.api.server import ensure_api_tables
+    from wms2.core.service import init_home
+
+    db = init_home(settings)
+    ensure_api_tables(db)
+    with db.session() as s:
+        token = create_token(s, "bench", "operator", "bench")[1]
+        submit_documents(s, [("template", bench_document(1000))], settings, "bench")
+        template = s.scalar(select(RequestRow))
+        assert template is not None
+        base = {c.key: getattr(template, c.key) for c in RequestRow.__table__.columns if c.key not in ("id", "name")}
+        s.delete(template)
+    now = datetime.now(UTC)
+    n_queued = int((n_requests - n_active) * QUEUED_SHARE)
+    names = [f"bench_req_{i:06d}" for i in range(n_requests)]
+    rows: list[dict[str, Any]] = []
+    for i, name in enumerate(names):
+        status = "active" if i < n_active else "queued" if i < n_active + n_queued else "completed"
+        rows.append({**base, "name": name, "status": status, "campaign": f"Camp{i % 7}", "requestor": f"user{i % 13}",
+                     "priority": 100000 - i % 1000, "queued_at": now - timedelta(seconds=i),
+                     "document": {**base["document"], "RequestName": name}})
+    with db.session() as s:
+        for start in range(0, len(rows), 1000):
+            s.execute(insert(RequestRow), rows[start:start + 1000])
+    with db.session() as s:
+        ids = list(s.execute(select(RequestRow.id, RequestRow.name, RequestRow.status).order_by(RequestRow.id)))
+        wfs = [{"request_id": rid, "request_name": name, "status": "active" if st == "active" else
+                "new" if st == "queued" else "completed", "splitting_params": {}, "payload_config": {},
+                "step_metrics": {}, "adaptive_params": {}, "category_throttles": {}, "node_counters": {},
+                "events_produced": 250_000 if st == "active" else 0} for rid, name, st in ids]
+        for start in range(0, len(wfs), 1000):
+            s.execute(insert(WorkflowRow), wfs[start:start + 1000])
+    with db.session() as s:
+        active = list(s.scalars(select(WorkflowRow.id).where(WorkflowRow.status == "active").order_by(WorkflowRow.id)))
+        dags = [{"workflow_id": wid, "round": 1, "dag_file": f"/nonexistent/{wid}/workflow.dag",
+                 "submit_dir": f"/nonexistent/{wid}", "status": "running", "total_nodes": 1100,
+                 "total_work_units": 100, "node_counters": {"wu_done": 40, "wu_total": 100},
+                 "submitted_at": now - timedelta(hours=3), "nodes_by_role": {}, "completed_work_units": {},
+                 "round_params": {}, "round_metrics": {}} for wid in active]
+        s.execute(insert(DagRow), dags)
+    db.dispose()
+    return token, names, active
+
+
+# -- server (a separate process, like wms2 serve) ---------------------------------------------------
+def run_server(home: Path, port: int, plan_nodes: int) -> None:
+    import uvicorn
+
+    from wms2.api.app import create_app
+    from wms2.core.lifecycle import LifecycleManager
+
+    settings = load_settings(home)
+    db = Database(settings.db_url)
+    lifecycle = LifecycleManager(db, settings)  # no engine workers: the bench measures the API
+    stop = threading.Event()
+    threading.Thread(target=lifecycle.run_forever, args=(stop,), daemon=True, name="wms2-lifecycle").start()
+    go = threading.Event()
+    signal.signal(signal.SIGUSR1, lambda *_: go.set())
+    threading.Thread(target=_plan_worker, args=(settings, plan_nodes, go), daemon=True, name="planner").start()
+    app = create_app(settings, db, lifecycle=lifecycle)
+    uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")).run()
+    stop.set()
+    lifecycle.wake()
+
+
+def _plan_worker(settings: Settings, nodes: int, go: threading.Event) -> None:
+    from wms2.domain.reqmgr import import_request
+    from wms2.planning.params import PlanInputs, WorkflowState
+    from wms2.planning.render.writer import write_round
+    from wms2.planning.round import plan_round
+
+    go.wait()
+    started = time.perf_counter()
+    spec = import_request(bench_document(nodes))
+    plan = plan_round(PlanInputs(spec, WorkflowState("1"), settings.planning, settings.resources))
+    result = write_round(plan, spec, "1", settings)
+    seconds = time.perf_counter() - started
+    (settings.home / PLAN_DONE).write_text(json.dumps({"nodes": len(plan.jobs), "total_nodes": plan.total_nodes,
+                                                       "seconds": seconds, "files": result.files}))
+
+
+# -- clients ----------------------------------------------------------------------------------------
+def _paths(names: list[str], workflows: list[int], rng: random.Random) -> list[str]:
+    return [
+        f"/requests?limit={PAGE}",
+        f"/requests?status=active&limit={PAGE}",
+        f"/requests/{rng.choice(names)}",
+        f"/workflows/{rng.choice(workflows)}/status",
+        f"/admission/queue?limit={PAGE}",
+        f"/dags?status=running&limit={PAGE}",
+        f"/workflows?status=active&limit={PAGE}",
+        "/status",
+    ]
+
+
+async def _client(base: str, token: str, names: list[str], workflows: list[int], seed: int,
+                  until: Any, out: list[tuple[str, float]]) -> None:
+    rng = random.Random(seed)
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+        while not until():
+            paths = _paths(names, workflows, rng)
+            path = paths[rng.randrange(len(paths))]
+            t0 = time.perf_counter()
+            r = await c.get(path)
+            ms = (time.perf_counter() - t0) * 1000
+            if r.status_code != 200:
+                raise RuntimeError(f"GET {path}: {r.status_code} {r.text[:200]}")
+            out.append((path.split("?")[0].split("/")[1], ms))
+
+
+def load(base: str, token: str, names: list[str], workflows: list[int], clients: int, until: Any) -> list[
+        tuple[str, float]]:
+    out: list[tuple[str, float]] = []
+
+    async def main() -> None:
+        await asyncio.gather(*(_client(base, token, names, workflows, SEED + i, until, out) for i in range(clients)))
+
+    asyncio.run(main())
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_healthy(base: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("server did not become healthy")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--active", type=int, default=300)
+    parser.add_argument("--seconds", type=float, default=15.0, help="steady-load duration")
+    parser.add_argument("--plan-nodes", type=int, default=100_000)
+    parser.add_argument("--dir", type=Path, default=None, help="WMS2 home (default: a temp dir, removed)")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        run_server(args.dir, args.port, args.plan_nodes)
+        return
+    home = args.dir or Path(tempfile.mkdtemp(prefix="wms2-api-bench-"))
+    os.environ["WMS2_HOME"] = str(home)
+    settings = load_settings(home)
+    token, names, workflows = populate(settings, args.requests, args.active)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}/api/v1"
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", "--dir", str(home), "--port", str(port),
+                             "--plan-nodes", str(args.plan_nodes)], stdout=subprocess.DEVNULL)
+    try:
+        _wait_healthy(base, proc)
+        load(base, token, names, workflows, args.clients, _deadline(2.0))  # warm-up
+        steady = load(base, token, names, workflows, args.clients, _deadline(args.seconds))
+        proc.send_signal(signal.SIGUSR1)
+        done = home / PLAN_DONE
+        plan_started = time.monotonic()
+        during = load(base, token, names, workflows, args.clients,
+                      lambda: done.exists() or time.monotonic() - plan_started > PLAN_TIMEOUT_S)
+        plan = json.loads(done.read_text()) if done.exists() else {"seconds": None, "nodes": None}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        if args.dir is None:
+            shutil.rmtree(home, ignore_errors=True)
+    sys.stdout.write(json.dumps(report(args, steady, during, plan)) + "\n")
+
+
+def _deadline(seconds: float) -> Any:
+    end = time.monotonic() + seconds
+    return lambda: time.monotonic() > end
+
+
+def report(args: argparse.Namespace, steady: list[tuple[str, float]], during: list[tuple[str, float]],
+           plan: dict[str, Any]) -> dict[str, Any]:
+    ms = [m for _, m in steady]
+    plan_ms = [m for _, m in during] or [0.0]
+    per: dict[str, dict[str, float]] = {}
+    for endpoint in sorted({e for e, _ in steady}):
+        values = [m for e, m in steady if e == endpoint]
+        per[endpoint] = {"p50_ms": round(pct(values, 0.5), 2), "p99_ms": round(pct(values, 0.99), 2)}
+    duration = args.seconds
+    return {
+        "clients": args.clients, "requests_in_db": args.requests, "active_requests": args.active,
+        "requests_measured": len(ms), "throughput_rps": round(len(ms) / duration, 1),
+        "p50_ms": round(pct(ms, 0.5), 2), "p99_ms": round(pct(ms, 0.99), 2), "max_ms": round(max(ms), 2),
+        "mean_ms": round(statistics.fmean(ms), 2), "per_endpoint": per,
+        "plan_nodes": plan.get("nodes"), "plan_total_nodes": plan.get("total_nodes"),
+        "plan_seconds": plan.get("seconds"), "requests_during_plan": len(during),
+        "p99_ms_during_plan": round(pct(plan_ms, 0.99), 2), "max_ms_during_plan": round(max(plan_ms), 2),
+        "target_p99_ms": TARGET_P99_MS, "target_max_ms_during_plan": TARGET_MAX_DURING_PLAN_MS,
+        "ok": pct(ms, 0.99) < TARGET_P99_MS and max(plan_ms) < TARGET_MAX_DURING_PLAN_MS,
+    }
+
+
+if __name__ == "__main__":
+    main()

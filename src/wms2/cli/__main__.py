@@ -1,0 +1,5 @@
+"""``python -m wms2.cli``."""
+
+from wms2.cli import main
+
+main()
