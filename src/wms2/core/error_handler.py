@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wms2.core.active import workflow_of
-from wms2.core.recovery import apply_bans_to_landing, failure_rescues, new_rescue_record
+from wms2.core.post_results import iter_post_results
+from wms2.core.recovery import apply_bans_to_landing, failure_rescues, new_rescue_record, reelect_banned
+from wms2.core.rounds import finish_round
 from wms2.core.site_bans import banned_sites, derive_bans
 from wms2.core.transitions import SYSTEM, transition, transition_dag, transition_workflow
 from wms2.core.workers import HandlerContext
@@ -26,10 +28,28 @@ log = logging.getLogger(__name__)
 
 
 def refresh_bans(ctx: HandlerContext, workflow_id: int, dag: DagRow) -> list[str]:
-    """Apply the bans in force to the landing nodes of the WUs not yet done (before any resubmission)."""
+    """Apply the bans in force to the landing nodes of the WUs not yet done (before any resubmission);
+    a WU whose elected site is banned elects again."""
     banned = banned_sites(ctx.session, workflow_id, ctx.now)
-    apply_bans_to_landing(Path(dag.submit_dir), banned, skip=set(dag.completed_work_units))
+    done = set(dag.completed_work_units)
+    apply_bans_to_landing(Path(dag.submit_dir), banned, skip=done)
+    reset = reelect_banned(Path(dag.submit_dir), banned, skip=done)
+    if reset:
+        log.info("DAG %s: work units %s elect a new site (their site is banned)", dag.id, reset)
     return banned
+
+
+RETRYABLE = frozenset({"transient", "infrastructure", "memory", "catastrophic"})
+
+
+def failure_kinds(dag: DagRow) -> dict[str, set[str]]:
+    """Final failure categories per failed WU (an empty set: no POST verdict, e.g. never matched)."""
+    failed = set(dag.round_metrics.get("failed_work_units", []))
+    kinds: dict[str, set[str]] = {wu: set() for wu in failed}
+    for wu, result in iter_post_results(Path(dag.submit_dir), final_only=True, work_units=failed):
+        if result.classification.category != "success":
+            kinds[wu].add(result.classification.category)
+    return kinds
 
 
 @dataclass
@@ -49,15 +69,32 @@ class PartialHandler:
                    f" {used} failure rescue(s) used")
         if new_bans:
             summary += "; banned " + ", ".join(sorted(b.site for b in new_bans))
-        if ratio < cfg.rescue_failure_ratio and used < cfg.max_failure_rescues:
+        kinds = failure_kinds(dag)
+        data_only = bool(kinds) and all(k == {"data"} for k in kinds.values())
+        if data_only:
+            # A rescue would read the same bad files again: end the round, credit what completed; the
+            # next round re-plans the failed WUs' files (bad ones are excluded when they failed at
+            # enough sites).
+            finish_round(session, request, workflow, dag, ctx.now)
+            transition_dag(session, dag, DAGStatus.failed, f"round closed on data failures: {summary}")
+            transition_workflow(workflow, WorkflowStatus.resubmitting)
+            transition(request, RequestStatus.resubmitting, SYSTEM,
+                       f"input data failures, files re-planned: {summary}", ctx.now)
+            return
+        retryable = any(not k or k & RETRYABLE for k in kinds.values())
+        if ratio < cfg.rescue_failure_ratio and used < cfg.max_failure_rescues and retryable:
             transition_dag(session, dag, DAGStatus.failed, f"rescued: {summary}")
             new = new_rescue_record(session, workflow, dag, "failure")
             refresh_bans(ctx, workflow.id, new)
             transition_workflow(workflow, WorkflowStatus.resubmitting)
             transition(request, RequestStatus.resubmitting, SYSTEM, f"rescue DAG {new.id}: {summary}", ctx.now)
             return
-        why = "failure ratio at or above the threshold" if ratio >= cfg.rescue_failure_ratio else \
-            "failure rescues exhausted"
+        if not retryable:
+            why = "every failure is permanent; a rescue cannot help"
+        elif ratio >= cfg.rescue_failure_ratio:
+            why = f"failure ratio {ratio:.0%} at or above {cfg.rescue_failure_ratio:.0%}"
+        else:
+            why = f"{used} failure rescues used (limit {cfg.max_failure_rescues})"
         transition(request, RequestStatus.held, SYSTEM, f"held ({why}): {summary}", ctx.now)
 
 

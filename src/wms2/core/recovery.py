@@ -19,6 +19,7 @@ from wms2.db.tables import DagHistoryRow, DagRow, WorkflowRow
 from wms2.domain.enums import DAGStatus
 
 LANDING_SUB = "landing.sub"
+ELECTED_SITE = "elected_site"
 _BANS_RE = re.compile(r"^WMS2_SiteBans\s*=.*$", re.MULTILINE)
 
 
@@ -77,6 +78,22 @@ def apply_bans_to_landing(submit_dir: Path, banned: list[str], skip: set[str]) -
             tmp.replace(sub)
             changed += 1
     return changed
+
+
+def reelect_banned(submit_dir: Path, banned: list[str], skip: set[str]) -> list[str]:
+    """A WU whose elected site is now banned must elect again: its inner rescue DAGs are set aside
+    (renamed ``*.banned``) and ``elected_site`` removed, so its sub-DAG restarts at the landing node.
+    Returns the WUs reset."""
+    reset = []
+    for wu_dir in sorted(submit_dir.glob("mg_*")):
+        site_file = wu_dir / ELECTED_SITE
+        if wu_dir.name in skip or not site_file.is_file() or site_file.read_text().strip() not in banned:
+            continue
+        for rescue in sorted(wu_dir.glob("group.dag.rescue[0-9][0-9][0-9]")):
+            rescue.rename(rescue.with_name(rescue.name + ".banned"))
+        site_file.rename(site_file.with_name(ELECTED_SITE + ".banned"))
+        reset.append(wu_dir.name)
+    return reset
 
 
 def end_dag(session: Session, dag: DagRow, status: DAGStatus, reason: str) -> None:

@@ -348,6 +348,7 @@ def import_request(doc: Any, policy: ImportPolicy | None = None, source: str | N
         "max_merge_size": m.take("max_merge_size", "MaxMergeSize"),
         "steps": m.steps(),
         "simulator": m.take("simulator", "WMS2Simulator"),
+        "faults": m.take("faults", "WMS2Faults", []) or [],
     }
     _resolve_dict_resources(spec_in, m)
     if m.errors:

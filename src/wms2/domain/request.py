@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from wms2.domain.enums import CleanupPolicy, SplittingAlgo
+from wms2.sandbox.manifest import FaultSpec
 from wms2.domain.safety import (
     AcquisitionEra,
     CmsswVersion,
@@ -141,6 +142,7 @@ class RequestSpec(_Model):
     steps: list[StepConfig] = Field(min_length=1, max_length=MAX_STEPS)
     output_datasets: list[OutputDataset] = Field(default_factory=list)
     simulator: SimulatorHints | None = None
+    faults: list[FaultSpec] = Field(default_factory=list, description="WMS2Faults: simulator fault injection")
 
     @property
     def is_generation(self) -> bool:

@@ -127,6 +127,8 @@ class FaultSpec(_Strict):
     )
     bad_input_lfn: str | None = Field(None, description="data fault: reading this LFN fails (exit 8021)")
     step: str | None = Field(None, description="step that fails; None = first step")
+    work_units: list[str] | None = Field(None, description="work units affected; None = every work unit")
+    rounds: list[int] | None = Field(None, description="rounds affected; None = every round")
 
 
 class WorkUnitManifest(_Strict):

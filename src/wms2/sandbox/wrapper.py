@@ -32,6 +32,10 @@ def active_fault(
     for fault in manifest.faults:
         if fault.nodes is not None and job.node not in fault.nodes:
             continue
+        if fault.work_units is not None and manifest.work_unit not in fault.work_units:
+            continue
+        if fault.rounds is not None and manifest.round not in fault.rounds:
+            continue
         if (fault.step or first_step) != step.name:
             continue
         if fault.only_at_site is not None and fault.only_at_site != site:

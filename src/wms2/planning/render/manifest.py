@@ -112,6 +112,7 @@ class ManifestWriter:
                           memory_bump_factor=f.memory_bump_factor,
                           max_memory_per_core_mb=settings.resources.max_memory_per_core_mb,
                           catastrophic_siblings=f.catastrophic_siblings),
+            faults=list(spec.faults),
         )
         doc: dict[str, Any] = base.model_dump(mode="json", exclude_none=True)
         doc.pop("work_unit")
