@@ -124,7 +124,7 @@ class OutputSettings(BaseModel):
     retry_backoff_s: list[float] = Field(default_factory=lambda: [60.0, 300.0, 1800.0, 7200.0, 14400.0, 28800.0])
     give_up_after_s: float = Field(3 * 86400.0, gt=0)
     consolidation_rse: str | None = None
-    archival_rse: str = "T1_LOCAL_B_Tape"
+    archival_rse: str = "T1_XX_SiteB_Tape"
 
 
 class LocalSite(BaseModel):
@@ -153,8 +153,8 @@ class EngineSettings(BaseModel):
     pool_port: int = Field(0, ge=0, le=65535, description="0 = pick a free port")
     local_sites: list[LocalSite] = Field(
         default_factory=lambda: [
-            LocalSite(name="T2_LOCAL_A", cores=4, memory_mb=8000, slots=1),
-            LocalSite(name="T1_LOCAL_B", cores=2, memory_mb=4000, slots=1),
+            LocalSite(name="T2_XX_SiteA", cores=4, memory_mb=8000, slots=1),
+            LocalSite(name="T1_XX_SiteB", cores=2, memory_mb=4000, slots=1),
         ]
     )
     oversubscribe: float = Field(4.0, ge=1.0, description="how far tiny jobs may oversubscribe real cores")
@@ -189,6 +189,9 @@ class ApiSettings(BaseModel):
     default_page_size: int = Field(100, ge=1)
     max_page_size: int = Field(1000, ge=1)
     max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="request body limit (ReqMgr2 documents)")
+    aggregate_cache_seconds: float = Field(
+        1.0, ge=0, description="reuse aggregate views (/status, /admission/queue, metrics) this long; 0 = never")
+    worker_threads: int = Field(8, ge=1, description="threads running endpoints (fewer = less GIL contention)")
 
 
 class Settings(BaseSettings):

@@ -27,6 +27,8 @@ DN_VIEWER = "/DC=ch/DC=cern/OU=Users/CN=viewer/CN=456/CN=Victor Viewer"
 class RecordingEngine(Engine):
     name: str = "recording"
     removed: list[tuple[int, str, str]] = field(default_factory=list)
+    held: list[tuple[int, str]] = field(default_factory=list)
+    released: list[int] = field(default_factory=list)
 
     def submit_dag(self, dag_file: Path, options: SubmitOptions) -> SubmitResult:
         raise AssertionError("the API never submits")
@@ -38,10 +40,10 @@ class RecordingEngine(Engine):
         self.removed.append((cluster_id, schedd, reason))
 
     def hold(self, cluster_id: int, schedd: str, reason: str) -> None:
-        raise AssertionError("not used")
+        self.held.append((cluster_id, reason))
 
     def release(self, cluster_id: int, schedd: str) -> None:
-        raise AssertionError("not used")
+        self.released.append(cluster_id)
 
     def ping(self, schedd: str) -> bool:
         return True
@@ -57,6 +59,7 @@ def api_settings(settings: Settings) -> Settings:
                             LocalSite(name="T1_XX_Beta", cores=2, memory_mb=4000)]
     s.api.trusted_proxies = [PROXY]
     s.api.dn_roles = {DN_OPERATOR: "operator", DN_VIEWER: "viewer"}
+    s.api.aggregate_cache_seconds = 0.0  # every read sees the lifecycle's last change
     return s
 
 

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from tests.api.conftest import Api
 from tests.api.helpers import doc, make_active
+from wms2.config import Settings
 from wms2.dagman.status_file import DagStatusFile, NodeStatusEntry, write_status_file
 from wms2.db.base import utcnow
+from wms2.db.session import Database
 from wms2.db.tables import DagRow, ProcessingBlockRow, SiteBanRow, WorkflowRow
 
 
@@ -84,6 +86,11 @@ def test_dags_and_live_nodes(api: Api, fixtures_dir: Path, tmp_path: Path) -> No
     paged = api.get(f"/dags/{dag_id}/nodes", params={"limit": 1, "offset": 1}).json()
     assert [w["node"] for w in paged["work_units"]] == ["mg_000001"]
     assert api.get("/dags/12345").status_code == 404
+    assert api.get(f"/dags/{dag_id}/logs").json()["available"] is False
+    (submit / "workflow.dag.dagman.out").write_text("".join(f"line {i}\n" for i in range(100_000)))
+    logs = api.get(f"/dags/{dag_id}/logs", params={"lines": 3}).json()
+    assert logs["available"] and logs["lines"] == ["line 99997", "line 99998", "line 99999"]
+    assert api.get(f"/dags/{dag_id}/logs", params={"work_unit": "../etc"}).status_code == 422
 
 
 def test_admission_queue_and_config(api: Api, fixtures_dir: Path) -> None:
@@ -160,3 +167,43 @@ def test_metrics(api: Api, fixtures_dir: Path, tmp_path: Path) -> None:
     assert 'wms2_dag_progress_ratio{dag_id="1",request="r_m2"} 0.5' in text
     assert "wms2_lifecycle_last_cycle_duration_seconds" in text and 'wms2_blocks{status="open"} 0.0' in text
     assert 'wms2_api_request_duration_seconds_count{method="POST",route="/api/v1/requests",status="201"} 2.0' in text
+
+
+def test_aggregate_cache_expires_and_clears() -> None:
+    from wms2.api.cache import TtlCache
+
+    now = [0.0]
+    cache = TtlCache(1.0, clock=lambda: now[0])
+    calls: list[int] = []
+
+    def compute() -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert cache.get("k", compute) == 1 and cache.get("k", compute) == 1
+    now[0] = 1.5
+    assert cache.get("k", compute) == 2
+    cache.clear()
+    assert cache.get("k", compute) == 3
+    assert TtlCache(0.0).get("k", compute) == 4  # disabled
+
+
+def test_api_writes_clear_cached_aggregates(db: Database, api_settings: Settings, fixtures_dir: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from wms2.api import create_app
+    from wms2.api.auth import create_token
+
+    cached = api_settings.model_copy(deep=True)
+    cached.api.aggregate_cache_seconds = 3600.0
+    with db.session() as s:
+        token = create_token(s, "op", "operator", "test")[1]
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(cached, db)) as c:
+        assert c.get("/api/v1/status", headers=headers).json()["requests"]["submitted"] == 0
+        assert c.get("/api/v1/admission/queue", headers=headers).json()["max_active_dags"] == 300
+        assert c.post("/api/v1/requests", headers=headers, json=doc(fixtures_dir, "r_c")).status_code == 201
+        assert c.patch("/api/v1/admission/config", headers=headers,
+                       json={"max_active_dags": 7, "reason": "x"}).status_code == 200
+        assert c.get("/api/v1/status", headers=headers).json()["requests"]["submitted"] == 1
+        assert c.get("/api/v1/admission/queue", headers=headers).json()["max_active_dags"] == 7

@@ -94,5 +94,12 @@ def test_cli_generate_load_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["catalog", "show", DATASET, "--json"])
     assert json.loads(res.output)["events"] == 6000
+    res = runner.invoke(app, ["catalog", "generate", "--dataset", "/Third/Run2024B-v1/RAW", "--files", "4",
+                              "--events-per-file", "10", "--lumis-per-file", "2", "--runs", "1",
+                              "--run-numbers", "305064,306125", "--sites", "T2_CH_CERN"])
+    assert res.exit_code == 0, res.output
+    with Database(f"sqlite:///{home / 'wms2.db'}").session() as s:
+        runs = {r for f in LocalCatalog(s).files("/Third/Run2024B-v1/RAW") for r in f.lumis_by_run()}
+    assert runs == {305064, 306125}
     res = runner.invoke(app, ["catalog", "load", str(tmp_path / "ds.json")])
     assert res.exit_code != 0 and "already" in res.output

@@ -30,7 +30,13 @@ def test_init_submit_show(tmp_path: Path, fixtures_dir: Path) -> None:
     code, out, _ = wms2("requests", "--home", home, "--json")
     listed = json.loads(out)
     assert {r["name"] for r in listed} == set(names) and {r["status"] for r in listed} == {"submitted"}
-    assert wms2("run", "--home", home, "--once")[0] == 0
+    try:
+        assert wms2("run", "--home", home, "--once")[0] == 0
+    finally:
+        from wms2.config import load_settings
+        from wms2.engines.local_engine import stop_pool
+
+        stop_pool(load_settings(home))
     code, out, _ = wms2("show", "StepChain_Tasks_HG2011_Val_201029_112731_6371", "--home", home, "--json")
     detail = json.loads(out)
     assert detail["status"] == "queued"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,13 @@ def test_lexer_helpers() -> None:
     assert unquote('"b c"') == "b c" and unquote("'d\\'e'") == "d'e"
     lines = logical_lines("A \\\n# skipped\nB\n\nC")
     assert [(ln.lineno, ln.text) for ln in lines] == [(1, "A B"), (5, "C")]
+
+
+def test_large_fan_out_parses_in_linear_time(tmp_path: Path) -> None:
+    names = [f"n{i}" for i in range(20000)]
+    text = "".join(f"JOB {n} a.sub\n" for n in names)
+    text += f"PARENT {names[0]} CHILD {' '.join(names[1:-1])}\nPARENT {' '.join(names[1:-1])} CHILD {names[-1]}\n"
+    start = time.perf_counter()
+    spec = parse_dag(_write(tmp_path, text))
+    assert time.perf_counter() - start < 20  # was quadratic (minutes) before edges were de-duplicated by set
+    assert len(spec.nodes[names[0]].children) == 19998 and len(spec.nodes[names[-1]].parents) == 19998

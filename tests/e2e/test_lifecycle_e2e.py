@@ -8,6 +8,7 @@ generated dataset.  The tests then check what was registered, read back from the
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,8 @@ from wms2.core.demo import DemoResult, load_samples, run_demo
 from wms2.db.catalog_tables import CatalogBlockRow, CatalogDatasetRow, CatalogFileRow, CatalogLumiRow
 from wms2.db.session import Database
 from wms2.db.tables import DagRow, LocalRuleRow, ProcessingBlockRow, RequestRow, WorkflowRow
-from wms2.services.local_catalog import LocalCatalog
 from wms2.services.catalog import FileSelection
+from wms2.services.local_catalog import LocalCatalog
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +74,7 @@ def test_both_requests_complete(run: Any) -> None:
 
 def test_generation_adapts_over_rounds(run: Any) -> None:
     _, db, _ = run
-    req, wf, dags = _workflow(db, "e2e_generation")
+    _req, _wf, dags = _workflow(db, "e2e_generation")
     rounds = sorted({d.round for d in dags})
     assert len(rounds) >= 3, rounds
     by_round = {d.round: d for d in dags if d.status == "completed"}
@@ -83,7 +84,7 @@ def test_generation_adapts_over_rounds(run: Any) -> None:
     assert measured_peak == pytest.approx(SIM_PEAK_MB, rel=0.2)
     assert r1.round_params["request_memory_mb"] == pytest.approx(measured_peak * 1.2, rel=0.10)
     epj = [by_round[r].round_params["base_events_per_job"] for r in sorted(by_round)]
-    assert epj[1] > 0 and all(b >= a for a, b in zip(epj[1:], epj[2:], strict=False)), epj  # towards the 8 h target
+    assert epj[1] > 0 and all(b >= a for a, b in itertools.pairwise(epj)), epj  # towards the 8 h target
 
 
 def test_generation_events_exactly_once(run: Any) -> None:
@@ -98,7 +99,7 @@ def test_generation_events_exactly_once(run: Any) -> None:
                 ranges.extend(tuple(r) for r in f["event_ranges"])
     ranges.sort()
     assert ranges[0][0] == 1
-    for (a0, a1), (b0, _b1) in zip(ranges, ranges[1:], strict=False):
+    for (a0, a1), (b0, _b1) in itertools.pairwise(ranges):
         assert b0 == a1 + 1, f"gap or overlap between {a0}-{a1} and {b0}"
     assert ranges[-1][1] == 20000
     assert wf.events_produced == 20000
@@ -110,7 +111,7 @@ def test_generation_events_exactly_once(run: Any) -> None:
 
 def test_filebased_lumis_equal_masked_input(run: Any) -> None:
     _, db, _ = run
-    req, wf, _ = _workflow(db, "e2e_filebased")
+    req, _wf, _ = _workflow(db, "e2e_filebased")
     with db.session() as s:
         mask = {int(r): [tuple(x) for x in v] for r, v in LUMI_MASK.items()}
         inputs = LocalCatalog(s).files(req.input_dataset, FileSelection(lumi_mask=mask))

@@ -124,4 +124,13 @@ def test_cli_run_status_and_pool(pool_settings, dagdir: DagDir) -> None:  # type
     refused = runner.invoke(app, ["dag", "run", str(unsupported), *home])
     assert refused.exit_code == 1 and "unsupported.dag:3: unsupported command SPLICE" in refused.output
     pool = json.loads(runner.invoke(app, ["pool", "status", "--json", *home]).output)
-    assert pool["running"] and pool["sites"] == ["T2_LOCAL_A", "T1_LOCAL_B"]
+    assert pool["running"] and pool["sites"] == ["T2_XX_SiteA", "T1_XX_SiteB"]
+
+
+def test_one_daemon_per_spool(pool_settings) -> None:  # type: ignore[no-untyped-def]
+    sites = '[{"name": "T2_X", "cores": 1, "memory_mb": 100}]'
+    second = subprocess.run([sys.executable, "-m", "wms2.engines.local.daemon", "--spool",
+                             str(pool_settings.pool_dir), "--sites", sites],
+                            capture_output=True, text=True, timeout=WAIT_S)
+    assert second.returncode == 1 and "another pool daemon owns" in second.stderr
+    assert pool_status(pool_settings)["running"]

@@ -27,18 +27,18 @@ def test_matchmaking_by_site_and_resources(engine: LocalEngine, dagdir: DagDir) 
         "executable = ad.sh\noutput = $(JOB).out\nrequest_cpus = $(cpus)\nrequest_memory = 500\n"
         "+CMS_Role = \"Processing\"\nrequirements = $(req)\nqueue\n")
     dag = dagdir.dag(
-        "JOB B site.sub\nVARS B cpus=\"1\" req=\"(GLIDEIN_CMSSite =?= \\\"T1_LOCAL_B\\\")\"\n"
-        "JOB A site.sub\nVARS A cpus=\"3\" req=\"true\"\n"  # only T2_LOCAL_A has 3 cores
-        "JOB D site.sub\nVARS D cpus=\"1\" req=\"true\" +DESIRED_Sites=\"\\\"T1_LOCAL_B\\\"\"\n"
+        "JOB B site.sub\nVARS B cpus=\"1\" req=\"(GLIDEIN_CMSSite =?= \\\"T1_XX_SiteB\\\")\"\n"
+        "JOB A site.sub\nVARS A cpus=\"3\" req=\"true\"\n"  # only T2_XX_SiteA has 3 cores
+        "JOB D site.sub\nVARS D cpus=\"1\" req=\"true\" +DESIRED_Sites=\"\\\"T1_XX_SiteB\\\"\"\n"
         "JOB N site.sub\nVARS N cpus=\"1\" "
-        "req=\"!member(TARGET.GLIDEIN_CMSSite, {\\\"T1_LOCAL_B\\\"}) && MY.CMS_Role == \\\"Processing\\\"\"\n")
+        "req=\"!member(TARGET.GLIDEIN_CMSSite, {\\\"T1_XX_SiteB\\\"}) && MY.CMS_Role == \\\"Processing\\\"\"\n")
     _, info = run_dag(engine, dag)
     assert info.exit_code == 0
     b, a, d, n = (_ad_lines(dagdir.root / f"{x}.out") for x in "BADN")
-    assert b["GLIDEIN_CMSSite"] == '"T1_LOCAL_B"' and b["Cpus"] == "1" and b["Memory"] == "500"
-    assert a["GLIDEIN_CMSSite"] == '"T2_LOCAL_A"' and a["Cpus"] == "3"
-    assert d["GLIDEIN_CMSSite"] == '"T1_LOCAL_B"' and n["GLIDEIN_CMSSite"] == '"T2_LOCAL_A"'
-    assert b["DAGNodeName"] == '"B"' and b["CMS_Role"] == '"Processing"' and "T1_LOCAL_B" in b["Name"]
+    assert b["GLIDEIN_CMSSite"] == '"T1_XX_SiteB"' and b["Cpus"] == "1" and b["Memory"] == "500"
+    assert a["GLIDEIN_CMSSite"] == '"T2_XX_SiteA"' and a["Cpus"] == "3"
+    assert d["GLIDEIN_CMSSite"] == '"T1_XX_SiteB"' and n["GLIDEIN_CMSSite"] == '"T2_XX_SiteA"'
+    assert b["DAGNodeName"] == '"B"' and b["CMS_Role"] == '"Processing"' and "T1_XX_SiteB" in b["Name"]
     out = (dagdir.root / "B.out").read_text()
     assert f"cwd={dagdir.root}" in out and "scratch=" in out  # no transfer: runs in initialdir
 
@@ -54,9 +54,9 @@ def test_never_matching_job_stays_idle_with_reason(engine: LocalEngine, dagdir: 
     info = engine.query(cluster, "local")
     assert info.state == DagJobState.running
     reason = info.unmatched["BIG"]
-    assert "request_memory 100000 > Memory 8000" in reason and "T1_LOCAL_B" in reason
+    assert "request_memory 100000 > Memory 8000" in reason and "T1_XX_SiteB" in reason
     assert info.counters["DAG_JobsIdle"] == 1
-    time.sleep(0.3)
+    time.sleep(0.6)  # longer than the status file's scan cycle
     status = {n.node: n for n in read_status_file(dagdir.root / "i.status").nodes}
     assert (status["BIG"].status, status["BIG"].details) == (3, "idle")
     engine.remove(cluster, "local", "cleanup")

@@ -165,3 +165,16 @@ def test_noop_done_and_defer(engine: LocalEngine, dagdir: DagDir) -> None:
     assert dagdir.starts() == ["E"] and log.read_text().split() == ["post", "0"]
     ev = {(k, n): t for k, n, t in dagdir.events()}
     assert ev[("start", "E")] - flag.stat().st_mtime >= 0.9  # re-run after the DEFER time
+
+
+def test_script_debug_file(engine: LocalEngine, dagdir: DagDir) -> None:
+    (dagdir.root / "talk.sh").write_text("#!/bin/sh\necho to-out\necho to-err >&2\n")
+    (dagdir.root / "talk.sh").chmod(0o755)
+    dag = dagdir.dag("JOB A job.sub\nSCRIPT DEBUG dbg.txt ALL PRE A talk.sh\n"
+                     "JOB B job.sub\nSCRIPT DEBUG err.txt STDERR POST B talk.sh\n")
+    _, info = run_dag(engine, dag)
+    assert info.exit_code == 0
+    both = (dagdir.root / "dbg.txt").read_text()
+    assert "PRE script of node A" in both and "to-out" in both and "to-err" in both
+    err = (dagdir.root / "err.txt").read_text()
+    assert "to-err" in err and "to-out" not in err

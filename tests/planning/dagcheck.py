@@ -14,7 +14,8 @@ DAG_COMMANDS = {"JOB", "VARS", "SCRIPT", "RETRY", "ABORT-DAG-ON", "CATEGORY", "P
 SUBMIT_KEYS = {"universe", "executable", "arguments", "output", "error", "should_transfer_files",
                "when_to_transfer_output", "transfer_input_files", "+cms_requestname", "+cms_workflowid",
                "+cms_noderole", "+wms2_round", "+wms2_workunit", "request_cpus", "request_memory", "request_disk",
-               "+desired_sites", "requirements", "periodic_remove", "+periodicremovereason"}
+               "+desired_sites", "requirements", "periodic_remove", "+periodicremovereason",
+               "wms2_sitebans"}  # landing: bans macro rewritten for rescues (wms2.core.recovery)
 
 
 def dag_lines(path: Path) -> list[list[str]]:

@@ -98,3 +98,34 @@ def test_catastrophic_needs_same_code_and_final(wudir: Path) -> None:
     JobReport(node="proc_000002", work_unit="mg_000000", exit_code=8001).write(wudir)
     assert run_post("proc_000002", "65", "0", "3", wudir) == 43
     assert PostScript("merge", 0, 0, 2, wudir).role == "merge"
+
+
+NODES_LOG = """000 (101.000.000) 2026-01-01 10:00:00 Job submitted from host: <127.0.0.1:1>
+    DAG Node: proc_000001
+...
+001 (101.000.000) 2026-01-01 10:00:01 Job executing on host: <127.0.0.1:1>
+...
+000 (102.000.000) 2026-01-01 10:00:02 Job submitted from host: <127.0.0.1:1>
+    DAG Node: proc_000000
+...
+009 (102.000.000) 2026-01-01 10:00:09 Job was aborted.
+\tidle for more than 600 s
+...
+009 (101.000.000) 2026-01-01 10:05:00 Job was aborted.
+\twall time above 3600 s
+...
+"""
+
+
+def test_periodic_remove_reason_from_the_nodes_log(wudir: Path) -> None:
+    from wms2.sandbox.userlog import removal_reason
+
+    (wudir / "group.dag.nodes.log").write_text(NODES_LOG)
+    assert removal_reason(wudir, "proc_000001") == "wall time above 3600 s"
+    assert removal_reason(wudir, "proc_000002") is None
+    assert run_post("proc_000001", "-1002", "0", "3", wudir) == 42
+    r = _post(wudir, "proc_000001")
+    assert (r.exit_code, r.classification.category) == (50664, "permanent")
+    assert "wall time above 3600 s" in r.message
+    assert run_post("proc_000000", "-1002", "0", "3", wudir) == 1
+    assert _post(wudir, "proc_000000").exit_code == 50665

@@ -112,3 +112,25 @@ def test_test_mode_uses_site_description(tmp_path: Path) -> None:
     assert copy_command("a.root", "davs://h/store/a.root")[:1] == ["gfal-copy"]
     with pytest.raises(StorageDescriptionError):
         StageOut(StageOutSpec(mode="production"))
+
+
+def test_merge_root_files_keeps_entries_and_empty_trees(tmp_path: Path) -> None:
+    import numpy as np
+    import uproot
+
+    from wms2.sandbox.merge import merge_root_files
+
+    paths = []
+    for i, n in enumerate([0, 5, 0, 7]):
+        path = tmp_path / f"in{i}.root"
+        with uproot.recreate(path) as f:
+            f["Events"] = {
+                "event": np.arange(n, dtype=np.int64) + 100 * i,
+                "payload": np.full((n, 3), i, dtype=np.uint8),
+            }
+        paths.append(str(path))
+    assert merge_root_files(paths, tmp_path / "merged.root") == 12
+    tree = uproot.open(tmp_path / "merged.root")["Events"]
+    assert sorted(tree["event"].array(library="np").tolist()) == [*range(100, 105), *range(300, 307)]
+    assert merge_root_files([paths[0], paths[2]], tmp_path / "empty.root") == 0
+    assert set(uproot.open(tmp_path / "empty.root")["Events"].keys()) == {"event", "payload"}

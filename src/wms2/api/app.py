@@ -8,17 +8,20 @@ latency histogram and refuses bodies larger than ``api.max_body_bytes``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wms2.api import errors
 from wms2.api.auth import Authenticator
+from wms2.api.cache import TtlCache
 from wms2.api.context import ApiContext
 from wms2.api.metrics import ApiMetrics
-from wms2.api.routers import admission, dags, requests, sites, system, workflows
+from wms2.api.routers import admission, dags, operator, requests, sites, system, workflows
 from wms2.config import Settings
 from wms2.core.lifecycle import LifecycleManager
 from wms2.db.session import Database
@@ -82,11 +85,23 @@ async def _reject_nul(send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _lifespan(threads: int) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Few endpoint threads: requests then queue fairly on the event loop instead of convoying on the GIL.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
+    return lifespan
+
+
 def create_app(settings: Settings, db: Database, lifecycle: LifecycleManager | None = None,
                engine_factory: Callable[[], Engine] | None = None) -> FastAPI:
+    cache = TtlCache(settings.api.aggregate_cache_seconds)
     ctx = ApiContext(settings=settings, db=db, lifecycle=lifecycle, auth=Authenticator(settings.api, db),
-                     metrics=ApiMetrics(db, settings), engine_factory=engine_factory)
+                     metrics=ApiMetrics(db, settings, cache), engine_factory=engine_factory, cache=cache)
     app = FastAPI(
+        lifespan=_lifespan(settings.api.worker_threads),
         title="WMS2",
         summary="Workload management for CMS central production: the operator API (design §10)",
         version="1",
@@ -96,7 +111,7 @@ def create_app(settings: Settings, db: Database, lifecycle: LifecycleManager | N
     )
     app.state.ctx = ctx
     errors.install(app)
-    for module in (requests, workflows, dags, admission, sites, system):
+    for module in (requests, operator, workflows, dags, admission, sites, system):
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(_Instrument, ctx=ctx)
     return app

@@ -8,9 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wms2.api.auth import Authenticator
+from wms2.api.cache import TtlCache
 from wms2.api.metrics import ApiMetrics
 from wms2.config import Settings
 from wms2.core.lifecycle import LifecycleManager
+from wms2.core.operator import Operator
 from wms2.db.session import Database
 from wms2.engines.base import Engine
 
@@ -26,6 +28,7 @@ class ApiContext:
     metrics: ApiMetrics
     engine_factory: Callable[[], Engine] | None = None
     sites_synced: bool = False
+    cache: TtlCache = field(default_factory=lambda: TtlCache(0.0))
     _engine: Engine | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -41,8 +44,16 @@ class ApiContext:
                     self._engine = self.engine_factory()
             return self._engine
 
+    def operator(self) -> Operator:
+        """The lifecycle's operator actions (stop, release, fail, restart, DAG hold/release)."""
+        from wms2.core.wiring import build_operator
+
+        return build_operator(self.settings, self.engine())
+
     def wake(self) -> None:
-        """Make an action's effect visible in seconds rather than after a full cycle."""
+        """After a state change: drop cached aggregates, and make the lifecycle act in seconds rather
+        than after a full cycle."""
+        self.cache.clear()
         if self.lifecycle is not None:
             self.lifecycle.wake()
 

@@ -114,3 +114,30 @@ def dag_nodes(submit_dir: Path, limit: int, offset: int, work_unit: str | None =
         "offset": offset,
         "work_units": [_work_unit(submit_dir, e) for e in page],
     }
+
+
+TAIL_BLOCK = 64 * 1024  # bytes read from the end of a log per step
+
+
+def tail(path: Path, lines: int) -> list[str] | None:
+    """The last ``lines`` lines of a (possibly huge) log, read from its end; None when it does not exist."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            end = fh.tell()
+            data = b""
+            while end > 0 and data.count(b"\n") <= lines:
+                start = max(0, end - TAIL_BLOCK)
+                fh.seek(start)
+                data = fh.read(end - start) + data
+                end = start
+    except FileNotFoundError:
+        return None
+    return data.decode(errors="replace").splitlines()[-lines:]
+
+
+def dag_logs(submit_dir: Path, lines: int, work_unit: str | None) -> dict[str, Any]:
+    """DAGMan's own log of the outer DAG, or of one work unit's sub-DAG."""
+    path = submit_dir / (f"{work_unit}/group.dag.dagman.out" if work_unit else "workflow.dag.dagman.out")
+    text = tail(path, lines)
+    return {"file": str(path), "available": text is not None, "lines": text or []}

@@ -11,6 +11,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from wms2.api.cache import TtlCache
 from wms2.config import Settings
 from wms2.core.actions import effective_max_active_dags
 from wms2.core.admission import slots_in_use
@@ -38,20 +39,21 @@ def _by_status(session: Session, column, enum: type) -> dict[str, int]:  # type:
 
 
 class DatabaseCollector(Collector):
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, cache: TtlCache) -> None:
         self.db = db
         self.settings = settings
+        self.cache = cache
 
     def describe(self) -> list[Metric]:
         return []  # no collection at registration time
 
     def collect(self) -> Iterator[Metric]:
+        yield from self.cache.get("metrics", self._collect)
+
+    def _collect(self) -> list[Metric]:
         with self.db.session() as session:
-            yield from self._status_gauges(session)
-            yield from self._admission(session)
-            yield from self._dag_progress(session)
-            yield from self._alerts(session)
-            yield from self._lifecycle(session)
+            return [*self._status_gauges(session), *self._admission(session), *self._dag_progress(session),
+                    *self._alerts(session), *self._lifecycle(session)]
 
     def _status_gauges(self, session: Session) -> Iterator[Metric]:
         for name, column, enum, what in (
@@ -66,7 +68,8 @@ class DatabaseCollector(Collector):
             yield gauge
 
     def _admission(self, session: Session) -> Iterator[Metric]:
-        depth = session.scalar(select(func.count(RequestRow.id)).where(RequestRow.status == RequestStatus.queued))
+        depth = session.scalar(select(func.count()).select_from(RequestRow)
+                               .where(RequestRow.status == RequestStatus.queued))
         yield GaugeMetricFamily("wms2_admission_queue_depth", "requests waiting in the admission queue",
                                 value=depth or 0)
         yield GaugeMetricFamily("wms2_admission_active_dags", "requests holding a DAG slot",
@@ -108,13 +111,13 @@ class DatabaseCollector(Collector):
 class ApiMetrics:
     """One registry per app (tests build many apps in one process)."""
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, cache: TtlCache) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.latency = Histogram(
             "wms2_api_request_duration_seconds", "API request latency", ["method", "route", "status"],
             buckets=LATENCY_BUCKETS, registry=self.registry,
         )
-        self.registry.register(DatabaseCollector(db, settings))
+        self.registry.register(DatabaseCollector(db, settings, cache))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.latency.labels(method, route, str(status)).observe(seconds)

@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from wms2.domain.enums import BlockStatus, DAGStatus, RequestStatus, SiteStatus, WorkflowStatus
+from wms2.domain.enums import BlockStatus, CleanupPolicy, DAGStatus, RequestStatus, SiteStatus, WorkflowStatus
 from wms2.domain.request import MAX_PRIORITY
 
 T = TypeVar("T")
@@ -44,6 +44,19 @@ class ProductionStepIn(_In):
 class RequestPatch(Reason):
     priority: int | None = Field(None, ge=0, le=MAX_PRIORITY)
     production_steps: list[ProductionStepIn] | None = Field(None, max_length=20)
+
+
+class ReleaseIn(Reason):
+    """``release`` of a held request, optionally with overrides for the next round or rescue."""
+
+    memory_mb: int | None = Field(None, ge=1, le=1_000_000)
+    max_retries: int | None = Field(None, ge=0, le=100)
+    site_bans: list[str] = Field(default_factory=list, max_length=500)
+    excluded_files: list[str] = Field(default_factory=list, max_length=100_000)
+
+
+class RestartIn(Reason):
+    cleanup_policy: CleanupPolicy = CleanupPolicy.keep_until_replaced
 
 
 class AdmissionPatch(Reason):
@@ -133,6 +146,26 @@ class RequestDetail(RequestSummary):
     workflow: WorkflowBrief | None = None
     rounds: list[RoundOut] = Field(default_factory=list)
     blocks: list[BlockOut] = Field(default_factory=list)
+
+
+class FailResult(_Out):
+    name: str
+    status: RequestStatus
+    produced: dict[str, Any]
+
+
+class RestartResult(_Out):
+    name: str
+    new_request: str
+
+
+class VersionOut(_Out):
+    name: str
+    processing_version: int
+    status: RequestStatus
+    cleanup_policy: str
+    previous: str | None
+    superseded_by: str | None
 
 
 class SubmitResult(_Out):
@@ -240,6 +273,13 @@ class DagNodes(_Out):
     limit: int
     offset: int
     work_units: list[WorkUnitNodes]
+
+
+class DagLogs(_Out):
+    dag_id: int
+    file: str
+    available: bool
+    lines: list[str]
 
 
 class QueueEntry(_Out):

@@ -47,12 +47,14 @@ def load(
     _report(summary, json_out)
 
 
-def _runs(value: str) -> int | list[int]:
+def _run_numbers(value: str) -> list[int]:
     try:
-        parts = [int(x) for x in value.split(",") if x.strip()]
+        runs = [int(x) for x in value.split(",") if x.strip()]
     except ValueError:
-        raise typer.BadParameter("a count (e.g. 3) or run numbers (e.g. 305064,306125)") from None
-    return parts[0] if len(parts) == 1 and "," not in value else parts
+        raise typer.BadParameter("comma-separated run numbers, e.g. 305064,306125") from None
+    if not runs or any(r < 1 for r in runs):
+        raise typer.BadParameter("need at least one positive run number")
+    return runs
 
 
 @catalog_app.command("generate")
@@ -61,18 +63,21 @@ def generate(
     files: Annotated[int, typer.Option(min=1)],
     events_per_file: Annotated[int, typer.Option(min=0)],
     lumis_per_file: Annotated[int, typer.Option(min=1)],
-    runs: Annotated[str, typer.Option(help="number of runs, or a comma-separated list of run numbers")],
+    runs: Annotated[int, typer.Option(min=1, help="number of runs (numbered from 300000)")],
     sites: Annotated[str, typer.Option(help="comma-separated CMS site names")],
     seed: Annotated[int, typer.Option()] = 0,
+    run_numbers: Annotated[str | None, typer.Option(help="explicit run numbers (comma-separated); overrides"
+                                                         " --runs")] = None,
     home: HomeOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Generate a realistic synthetic dataset (deterministic for a seed) into the local catalog."""
     site_list = [s.strip() for s in sites.split(",") if s.strip()]
+    run_spec: int | list[int] = _run_numbers(run_numbers) if run_numbers else runs
     db = Database(settings_for(home).db_url)
     try:
         with db.session() as session:
-            summary = generate_dataset(session, dataset, files, events_per_file, lumis_per_file, _runs(runs),
+            summary = generate_dataset(session, dataset, files, events_per_file, lumis_per_file, run_spec,
                                        site_list, seed)
     except CatalogError as exc:
         raise fail(str(exc)) from None

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from wms2.cli.common import JsonOpt, console, err_console, fail
 from wms2.core.demo import run_demo
+from wms2.core.demo_scenarios import SCENARIOS
 
 
 def _table(rows: list[dict[str, Any]], elapsed: float) -> Table:
@@ -27,9 +28,12 @@ def demo(
     home: Annotated[Path, typer.Option("--home", envvar="WMS2_HOME", help="state directory")] = Path(".wms2-demo"),
     reset: Annotated[bool, typer.Option("--reset/--no-reset", help="wipe a previous demo home")] = True,
     timeout: Annotated[float, typer.Option(help="give up after this many seconds")] = 900.0,
+    scenario: Annotated[str, typer.Option(help="default | faults | held")] = "default",
     json_out: JsonOpt = False,
 ) -> None:
     """Run sample requests end to end on SQLite and the local engine, then report."""
+    if scenario not in SCENARIOS:
+        raise fail(f"--scenario: unknown scenario {scenario!r} (choose from {', '.join(SCENARIOS)})")
     live = None if json_out else Live(_table([], 0.0), console=console, refresh_per_second=4)
 
     def progress(rows: list[dict[str, Any]], elapsed: float) -> None:
@@ -42,7 +46,7 @@ def demo(
     try:
         if live is not None:
             live.start()
-        result = run_demo(home.absolute(), reset, timeout, progress)
+        result = run_demo(home.absolute(), reset, timeout, progress, scenario=scenario)
     except RuntimeError as exc:
         raise fail(str(exc)) from None
     finally:
@@ -67,6 +71,10 @@ def _print_report(requests: list[dict[str, Any]], seconds: float) -> None:
                 "events_per_job", "peak_rss_mb", "cpu_efficiency", "events_registered")))
         console.print(table)
         console.print(f"  last: {r['last_transition']}", highlight=False)
+        if r["site_bans"] or r["excluded_files"] or r["rescues"]:
+            console.print(f"  site bans: {', '.join(r['site_bans']) or '-'}; excluded files: "
+                          f"{', '.join(r['excluded_files']) or '-'}; rescue DAGs: {r['rescues'] or '-'}",
+                          highlight=False)
     console.print(f"\ndemo wall time: {seconds:.1f} s")
 
 

@@ -56,13 +56,11 @@ def token_create(
 ) -> None:
     """Create an API token and print it (only its sha256 is stored)."""
     from wms2.api.auth import create_token
-    from wms2.api.server import ensure_api_tables
     from wms2.core.service import init_home
 
     settings = settings_for(home)
     db = init_home(settings)
     try:
-        ensure_api_tables(db)
         with db.session() as session:
             row, secret = create_token(session, name, role, by=_who())
             role_name = row.role

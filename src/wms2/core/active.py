@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session
 
 from wms2.core.monitor import DagMonitor, DagPoll
 from wms2.core.output_manager import OutputManager
-from wms2.core.rounds import finish_round
+from wms2.core.rounds import apply_production_steps, finish_round, running_fraction
 from wms2.core.transitions import SYSTEM, transition, transition_dag, transition_workflow
 from wms2.core.workers import HandlerContext
 from wms2.db.tables import DagHistoryRow, DagRow, ProcessingBlockRow, RequestRow, WorkflowRow
 from wms2.domain.enums import BlockStatus, CleanupPolicy, DAGStatus, RequestStatus, WorkflowStatus
-from wms2.engines.base import DagJobState
+from wms2.engines.base import DagJobState, ScheddUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,15 @@ class ActiveHandler:
         if dag is None:
             raise RuntimeError(f"request {request.name} is active without a current DAG")
         if dag.status in (DAGStatus.submitted, DAGStatus.running, DAGStatus.halted):
-            poll = self._poll(session, dag)
+            try:
+                poll = self._poll(session, dag)
+            except ScheddUnreachable as exc:
+                # Never an automatic recovery: stuck detection alerts once the timeout passes.
+                log.warning("%s: schedd unreachable while polling DAG %s: %s", request.name, dag.id, exc)
+                return
             self._record_poll(session, workflow, dag, poll)
+            if not poll.finished and self._production_step_stop(ctx, request, workflow, dag):
+                return
             report = self.outputs.register(session, workflow, dag, ctx.now)
             self.outputs.finish_blocks(session, workflow, ctx.now, report)
             if not poll.finished:
@@ -72,6 +79,23 @@ class ActiveHandler:
         else:
             return
         self._after_success(ctx, request, workflow, dag)
+
+    def _production_step_stop(self, ctx: HandlerContext, request: RequestRow, workflow: WorkflowRow,
+                              dag: DagRow) -> bool:
+        """Non-adaptive requests: reaching a production step's fraction triggers a clean stop; the
+        request resumes from the rescue DAG at the step's (lower) priority (design §6.4)."""
+        if request.adaptive or not request.production_steps or dag.stop_requested_at is not None:
+            return False
+        fraction = running_fraction(ctx.session, request, workflow, dag)
+        if fraction < float(request.production_steps[0]["fraction"]):
+            return False
+        apply_production_steps(ctx.session, request, workflow, ctx.now, fraction=fraction)
+        reason = f"production step reached ({fraction:.0%} done): resume at priority {request.priority}"
+        dag.stop_requested_at, dag.stop_reason = ctx.now, reason
+        self.monitor.engine.remove(dag.cluster_id or 0, dag.schedd_name or "", f"WMS2: {reason}")
+        transition_workflow(workflow, WorkflowStatus.stopping)
+        transition(request, RequestStatus.stopping, SYSTEM, reason, ctx.now)
+        return True
 
     def _poll(self, session: Session, dag: DagRow) -> DagPoll:
         return self.monitor.poll(Path(dag.submit_dir), dag.cluster_id, dag.schedd_name, dag.total_work_units,

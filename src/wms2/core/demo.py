@@ -19,15 +19,16 @@ from typing import Any
 from sqlalchemy import func, select
 
 from wms2.config import Settings, load_settings
+from wms2.core.demo_scenarios import SCENARIOS
 from wms2.core.lifecycle import LifecycleManager
 from wms2.core.service import init_home
 from wms2.core.views import request_detail
 from wms2.core.wiring import build_workers
 from wms2.core.workflow_manager import submit_documents
 from wms2.db.session import Database
-from wms2.db.tables import LocalRuleRow, ProcessingBlockRow, RequestRow, WorkflowRow
-from wms2.domain.enums import BlockStatus, RequestStatus
-from wms2.services.local_catalog import generate_dataset
+from wms2.db.tables import InputFileRow, ProcessingBlockRow, RequestRow, SiteBanRow, WorkflowRow
+from wms2.domain.enums import BlockStatus, InputFileState, RequestStatus
+from wms2.services.local_catalog import LocalCatalog, generate_dataset
 
 DEMO_DATASET = "/DemoMuon/Run2026A-v1/RAW"
 DEMO_SITES = ("T2_XX_SiteA", "T1_XX_SiteB")
@@ -108,10 +109,16 @@ def load_samples(names: tuple[str, ...] = SAMPLES) -> list[tuple[str, Any]]:
     return [(n.removesuffix(".json"), json.loads(base.joinpath(n).read_text())) for n in names]
 
 
-def seed(db: Database, settings: Settings, documents: list[tuple[str, Any]]) -> list[str]:
+def seed_dataset(db: Database) -> list[str]:
+    """The demo's input dataset in the local catalog; returns its LFNs in order."""
     with db.session() as session:
         generate_dataset(session, DEMO_DATASET, files=12, events_per_file=400, lumis_per_file=10,
                          runs=[400001, 400002, 400003], sites=list(DEMO_SITES), seed=2026)
+        return [f.lfn for f in LocalCatalog(session).files(DEMO_DATASET)]
+
+
+def seed(db: Database, settings: Settings, documents: list[tuple[str, Any]]) -> list[str]:
+    with db.session() as session:
         return [r.name for r in submit_documents(session, documents, settings, by="demo")]
 
 
@@ -147,7 +154,6 @@ def report(db: Database, names: list[str]) -> list[dict[str, Any]]:
             archived = session.scalar(select(func.count(ProcessingBlockRow.id)).where(
                 ProcessingBlockRow.workflow_id == (wf.id if wf else -1),
                 ProcessingBlockRow.status == BlockStatus.archived)) or 0
-            rules = session.scalar(select(func.count(LocalRuleRow.id))) or 0
             out.append({
                 "name": name, "status": str(req.status),
                 "rounds": [{"round": r["round"], "dag_id": r["dag_id"], "status": r["status"],
@@ -163,8 +169,13 @@ def report(db: Database, names: list[str]) -> list[dict[str, Any]]:
                 "events_registered": wf.events_produced if wf else 0,
                 "blocks_archived": archived,
                 "blocks": len(detail.get("blocks", [])),
-                "rules": rules,
                 "last_transition": req.status_transitions[-1]["reason"],
+                "site_bans": sorted({b.site for b in session.scalars(select(SiteBanRow).where(
+                    SiteBanRow.workflow_id == (wf.id if wf else -1)))}),
+                "excluded_files": sorted(session.scalars(select(InputFileRow.lfn).where(
+                    InputFileRow.workflow_id == (wf.id if wf else -1),
+                    InputFileRow.state == InputFileState.excluded))),
+                "rescues": [r["dag_id"] for r in detail.get("rounds", []) if r.get("parent_dag_id")],
             })
     return out
 
@@ -172,13 +183,18 @@ def report(db: Database, names: list[str]) -> list[dict[str, Any]]:
 def run_demo(home: Path, reset: bool, timeout_s: float,
              on_progress: Callable[[list[dict[str, Any]], float], None] | None = None,
              documents: list[tuple[str, Any]] | None = None,
-             overrides: dict[str, dict[str, Any]] | None = None) -> DemoResult:
+             overrides: dict[str, dict[str, Any]] | None = None, scenario: str = "default") -> DemoResult:
     started = time.monotonic()
-    settings = prepare(home, reset, overrides)
+    chosen = SCENARIOS[scenario]
+    merged = {k: dict(v) for k, v in chosen.overrides.items()}
+    for section, values in (overrides or {}).items():
+        merged.setdefault(section, {}).update(values)
+    settings = prepare(home, reset, merged)
     db = init_home(settings)
     result = DemoResult()
     try:
-        names = seed(db, settings, documents or load_samples())
+        lfns = seed_dataset(db)
+        names = seed(db, settings, documents or chosen.documents(lfns))
         manager = LifecycleManager(db, settings, build_workers(settings, db))
         while time.monotonic() - started < timeout_s:
             manager.run_cycle()
@@ -189,7 +205,8 @@ def run_demo(home: Path, reset: bool, timeout_s: float,
                 break
             time.sleep(settings.lifecycle.cycle_seconds)
         result.requests = report(db, names)
-        result.ok = all(r["status"] == RequestStatus.completed for r in result.requests)
+        expected = chosen.expected if documents is None else {}
+        result.ok = all(r["status"] == expected.get(r["name"], RequestStatus.completed) for r in result.requests)
     finally:
         result.seconds = round(time.monotonic() - started, 1)
         db.dispose()

@@ -15,7 +15,7 @@ from pathlib import Path
 from wms2.core.active import workflow_of
 from wms2.core.post_results import iter_post_results
 from wms2.core.recovery import apply_bans_to_landing, failure_rescues, new_rescue_record, reelect_banned
-from wms2.core.rounds import finish_round
+from wms2.core.rounds import close_round_blocks, finish_round
 from wms2.core.site_bans import banned_sites, derive_bans
 from wms2.core.transitions import SYSTEM, transition, transition_dag, transition_workflow
 from wms2.core.workers import HandlerContext
@@ -76,6 +76,7 @@ class PartialHandler:
             # next round re-plans the failed WUs' files (bad ones are excluded when they failed at
             # enough sites).
             finish_round(session, request, workflow, dag, ctx.now)
+            close_round_blocks(session, workflow, dag)
             transition_dag(session, dag, DAGStatus.failed, f"round closed on data failures: {summary}")
             transition_workflow(workflow, WorkflowStatus.resubmitting)
             transition(request, RequestStatus.resubmitting, SYSTEM,

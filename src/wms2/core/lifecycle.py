@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 
 from wms2.config import Settings
 from wms2.core import handlers
+from wms2.core.actions import effective_max_active_dags
 from wms2.core.admission import AdmissionRound
 from wms2.core.stuck import check_stuck
 from wms2.core.workers import HandlerContext, StatusHandler, Workers
@@ -74,7 +75,7 @@ class LifecycleManager:
         report = CycleReport(started_at=now)
         with self.db.session() as session:
             ids = self._evaluation_order(session)
-            admission = AdmissionRound.build(session, self.settings.admission.max_active_dags)
+            admission = AdmissionRound.build(session, effective_max_active_dags(session, self.settings))
         for request_id, name in ids:
             report.evaluated += 1
             try:

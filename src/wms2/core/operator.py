@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from wms2.config import Settings
 from wms2.core.active import workflow_of
 from wms2.core.output_manager import OutputManager
-from wms2.core.rounds import finish_round
+from wms2.core.rounds import close_round_blocks, finish_round
 from wms2.core.transitions import transition, transition_dag, transition_workflow
 from wms2.core.workflow_manager import submit_documents
 from wms2.db.tables import DagRow, ProcessingBlockRow, RequestRow
@@ -103,6 +103,7 @@ class Operator:
         if dag is not None and DAGStatus(dag.status) == DAGStatus.partial:
             # Credit what the failed round completed: metrics, offsets and file states advance.
             finish_round(session, row, wf, dag, now)
+            close_round_blocks(session, wf, dag)
             transition_dag(session, dag, DAGStatus.failed, f"released by {by}: completed WUs credited")
         if overrides is not None and overrides.as_dict():
             row.overrides = {**row.overrides, **overrides.as_dict()}

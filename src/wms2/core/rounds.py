@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from wms2.core.aggregation import aggregate_steps, round_summary
 from wms2.core.transitions import SYSTEM
-from wms2.db.tables import DagRow, InputFileRow, RequestRow, WorkflowRow
-from wms2.domain.enums import InputFileState
+from wms2.db.tables import DagRow, InputFileRow, ProcessingBlockRow, RequestRow, WorkflowRow
+from wms2.domain.enums import BlockStatus, InputFileState
 
 
 def finish_round(session: Session, request: RequestRow, workflow: WorkflowRow, dag: DagRow, now: datetime) -> None:
@@ -41,6 +41,21 @@ def finish_round(session: Session, request: RequestRow, workflow: WorkflowRow, d
     _credit_input_files(session, workflow, dag)
     workflow.current_round = max(workflow.current_round, dag.round + 1)
     apply_production_steps(session, request, workflow, now)
+
+
+def close_round_blocks(session: Session, workflow: WorkflowRow, dag: DagRow) -> None:
+    """A round that ends with WUs that will never complete (an operator release after a failure, a
+    round closed on data failures): its blocks hold only the completed WUs, so they can be closed and
+    archived; a block no WU ever reached was never opened in the catalog and is dropped."""
+    for block in session.scalars(select(ProcessingBlockRow).where(
+            ProcessingBlockRow.workflow_id == workflow.id, ProcessingBlockRow.round == dag.round,
+            ProcessingBlockRow.status == BlockStatus.open)):
+        produced = {wu for wu, rec in dag.completed_work_units.items()
+                    if any(f["dataset"] == block.dataset for f in rec.get("files", []))}
+        if not produced and block.catalog_block_name is None:
+            session.delete(block)
+        else:
+            block.total_work_units = len(produced | set(block.completed_work_units))
 
 
 def _events_registered(wus: dict[str, Any]) -> int:
@@ -74,9 +89,23 @@ def completed_fraction(session: Session, request: RequestRow, workflow: Workflow
     return counts.get(InputFileState.processed, 0) / total if total else 0.0
 
 
-def apply_production_steps(session: Session, request: RequestRow, workflow: WorkflowRow, now: datetime) -> bool:
+def running_fraction(session: Session, request: RequestRow, workflow: WorkflowRow, dag: DagRow) -> float:
+    """The completed fraction while a round runs: what earlier rounds produced plus this DAG's WUs."""
+    if workflow.input_dataset is None:
+        total = int(request.spec["splitting"]["request_num_events"] or 0)
+        return (workflow.events_produced + _events_registered(dag.completed_work_units)) / total if total else 0.0
+    total = session.scalar(select(func.count(InputFileRow.id)).where(InputFileRow.workflow_id == workflow.id)) or 0
+    done = {lfn for wu in dag.completed_work_units.values() for lfn in wu.get("processed_input_lfns", [])}
+    earlier = session.scalar(select(func.count(InputFileRow.id)).where(
+        InputFileRow.workflow_id == workflow.id, InputFileRow.state == InputFileState.processed)) or 0
+    return (earlier + len(done)) / total if total else 0.0
+
+
+def apply_production_steps(session: Session, request: RequestRow, workflow: WorkflowRow, now: datetime,
+                           fraction: float | None = None) -> bool:
     """Consume every production step whose fraction is reached; the priority drops to its priority."""
-    fraction = completed_fraction(session, request, workflow)
+    if fraction is None:
+        fraction = completed_fraction(session, request, workflow)
     steps = list(request.production_steps)
     consumed = False
     while steps and fraction >= float(steps[0]["fraction"]):

@@ -71,6 +71,7 @@ def submit_documents(
         raise RequestImportError([e for exc in errors for e in _prefixed(exc)])
     results: list[Submitted] = []
     seen: set[str] = set()
+    claimed: dict[str, str] = {}
     for spec, doc in specs:
         if spec.name in seen:
             raise RequestImportError([FieldError("RequestName", f"{spec.name} appears twice in this submission")])
@@ -81,10 +82,29 @@ def submit_documents(
                 results.append(Submitted(spec.name, created=False))
                 continue
             raise RequestImportError([FieldError("RequestName", f"a different request named {spec.name} exists")])
+        _check_output_datasets(session, spec, claimed)
         session.add(_new_row(spec, doc, by))
         results.append(Submitted(spec.name, created=True))
     session.flush()
     return results
+
+
+LIVE_OR_DONE = [s for s in RequestStatus if s not in (RequestStatus.failed, RequestStatus.aborted)]
+
+
+def _check_output_datasets(session: Session, spec: RequestSpec, claimed: dict[str, str]) -> None:
+    """Two requests must never write the same output dataset (their files and blocks would collide):
+    a new processing version (``restart``) is the way to produce a dataset again."""
+    names = [o.name for o in spec.output_datasets]
+    errors = [FieldError("OutputDatasets", f"{ds} is also an output of {claimed[ds]} in this submission")
+              for ds in names if ds in claimed]
+    for row in session.scalars(select(RequestRow).where(RequestRow.status.in_(LIVE_OR_DONE))):
+        for ds in set(names) & set(row.output_datasets):
+            errors.append(FieldError("OutputDatasets", f"{ds} is already produced by request {row.name}"
+                                     f" ({row.status}); use a new ProcessingVersion or ProcessingString"))
+    if errors:
+        raise RequestImportError(errors, spec.name)
+    claimed.update(dict.fromkeys(names, spec.name))
 
 
 def _prefixed(exc: RequestImportError) -> list[FieldError]:

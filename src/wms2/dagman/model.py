@@ -47,6 +47,8 @@ class Script:
     command: str  # raw text after the node name
     defer_status: int | None = None
     defer_time: float = 0.0
+    debug_file: str | None = None  # SCRIPT DEBUG <file> STDOUT|STDERR|ALL
+    debug_type: str = "ALL"
 
 
 @dataclass(slots=True)

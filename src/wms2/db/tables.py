@@ -77,6 +77,7 @@ class RequestRow(Base):
 
     __table_args__ = (
         Index("ix_requests_status_priority", "status", "priority"),
+        Index("ix_requests_admission", "status", "urgent", "priority", "queued_at"),
         Index("ix_requests_campaign", "campaign"),
         Index("ix_requests_requestor", "requestor"),
     )
@@ -102,7 +103,8 @@ class WorkflowRow(Base):
     current_dag_id: Mapped[int | None] = mapped_column(Integer)
     category_throttles: Mapped[dict[str, int]] = mapped_column(JsonType, nullable=False, default=dict)
     node_counters: Mapped[dict[str, int]] = mapped_column(JsonType, nullable=False, default=dict)
-    status: Mapped[WorkflowStatus] = mapped_column(_enum(WorkflowStatus, "workflow_status"), nullable=False)
+    status: Mapped[WorkflowStatus] = mapped_column(_enum(WorkflowStatus, "workflow_status"), nullable=False,
+                                                   index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
 

@@ -20,6 +20,10 @@ class WorkflowState:
     next_first_event: int = 1
     next_lumi: int = 1
     category_throttles: dict[str, int] = field(default_factory=dict)
+    # Output events registered by completed rounds.  When given, generation plans what is still missing
+    # (events of failed WUs are generated again, with new event numbers); when None, everything past
+    # ``next_first_event`` is taken as done.
+    events_produced: int | None = None
 
 
 @dataclass(frozen=True)

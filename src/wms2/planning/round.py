@@ -143,8 +143,12 @@ def _plan_generation(inputs: PlanInputs, params: RoundParams) -> RoundPlan:
     split = spec.splitting
     if split.request_num_events is None or params.events_per_job is None:
         raise PlanningError("splitting: generation needs RequestNumEvents and EventsPerJob")
-    total_generated = math.ceil(split.request_num_events / split.filter_efficiency)
-    remaining = max(0, total_generated - (wf.next_first_event - split.first_event))
+    if wf.events_produced is not None:
+        # design §7.1: remaining_generated = remaining_output / efficiency
+        remaining = max(0, math.ceil((split.request_num_events - wf.events_produced) / split.filter_efficiency))
+    else:
+        total_generated = math.ceil(split.request_num_events / split.filter_efficiency)
+        remaining = max(0, total_generated - (wf.next_first_event - split.first_event))
     limit = sizing.round_job_limit(wf.round, spec.adaptive, params.jobs_per_group, p.first_round_work_units,
                                    p.work_units_per_round)
     count = -(-remaining // params.events_per_job)

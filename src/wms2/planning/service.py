@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from wms2.config import Settings
@@ -96,23 +96,30 @@ def input_file_rows(spec: RequestSpec, catalog: FullCatalog) -> list[dict[str, A
     } for f in files]
 
 
-def _to_input(row: dict[str, Any] | InputFileRow) -> InputFile:
-    get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
-    lumis = tuple(sorted((int(run), tuple(sorted(ls))) for run, ls in (get("lumis") or {}).items()))
-    return InputFile(lfn=get("lfn"), events=get("events"), size=get("size"), lumis=lumis,
-                     locations=tuple(get("locations") or ()), state=InputFileState(get("state")))
+_INPUT_COLUMNS = ("lfn", "events", "size", "lumis", "locations", "state")
+_BULK = 5000  # rows per executemany batch
+
+
+def _to_input(lfn: str, events: int, size: int, lumis: dict[str, list[int]] | None, locations: list[str] | None,
+              state: str) -> InputFile:
+    by_run = tuple(sorted((int(run), tuple(sorted(ls))) for run, ls in (lumis or {}).items()))
+    return InputFile(lfn=lfn, events=events, size=size, lumis=by_run, locations=tuple(locations or ()),
+                     state=InputFileState(state))
 
 
 def load_input_files(session: Session, spec: RequestSpec, workflow: WorkflowRow, catalog: FullCatalog,
                      create: bool) -> list[InputFile]:
-    rows = session.scalars(select(InputFileRow).where(InputFileRow.workflow_id == workflow.id)).all()
+    """The workflow's input files with their states; on the first round, created from the catalog."""
+    columns = [getattr(InputFileRow, c) for c in _INPUT_COLUMNS]
+    rows = session.execute(select(*columns).where(InputFileRow.workflow_id == workflow.id)).all()
     if rows:
-        return [_to_input(r) for r in rows]
+        return [_to_input(*r) for r in rows]
     fresh = input_file_rows(spec, catalog)
     if create and fresh:
-        session.add_all(InputFileRow(workflow_id=workflow.id, **r) for r in fresh)
-        session.flush()
-    return [_to_input(r) for r in fresh]
+        for start in range(0, len(fresh), _BULK):
+            session.execute(insert(InputFileRow), [{"workflow_id": workflow.id, **r}
+                                                   for r in fresh[start:start + _BULK]])
+    return [_to_input(*(r[c] for c in _INPUT_COLUMNS)) for r in fresh]
 
 
 def active_bans(session: Session, workflow_id: int, now: datetime | None = None) -> tuple[str, ...]:
@@ -173,7 +180,8 @@ def prepare_round(session: Session, request_row: RequestRow, workflow_row: Workf
     inputs = PlanInputs(
         spec=spec,
         workflow=WorkflowState(str(workflow_row.id), workflow_row.current_round, workflow_row.next_first_event,
-                               workflow_row.next_lumi, dict(workflow_row.category_throttles or {})),
+                               workflow_row.next_lumi, dict(workflow_row.category_throttles or {}),
+                               events_produced=workflow_row.events_produced),
         planning=settings.planning, resources=settings.resources, files=tuple(files), metrics=metrics,
         previous=dict(workflow_row.adaptive_params or {}), overrides=overrides_from(request_row.overrides),
         site_bans=active_bans(session, workflow_row.id),

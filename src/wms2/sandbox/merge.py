@@ -80,6 +80,8 @@ def merge_root_files(inputs: list[str], target: Path) -> int:
             try:
                 tree = uproot.open(path)[TREE]
                 expected += tree.num_entries
+                if not created and tree.num_entries == 0:
+                    continue
                 for chunk in tree.iterate(step_size=_STEP_SIZE, library="np"):
                     if not created:
                         out[TREE] = chunk
@@ -88,6 +90,9 @@ def merge_root_files(inputs: list[str], target: Path) -> int:
                         out[TREE].extend(chunk)
             except (OSError, KeyError, ValueError) as exc:
                 raise MergeError(FILE_READ_ERROR, f"cannot read unmerged file {path}: {exc}") from exc
+        if not created and inputs:  # every input is empty: keep an empty tree with the same branches
+            out[TREE] = uproot.open(inputs[0])[TREE].arrays(library="np", entry_stop=0)
+            created = True
     written = uproot.open(tmp)[TREE].num_entries if created else 0
     if written != expected:
         raise MergeError(FILE_WRITE_ERROR, f"merged file {target} has {written} entries, expected {expected}")

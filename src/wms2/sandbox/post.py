@@ -39,12 +39,15 @@ from wms2.sandbox.submitfile import (
     write_atomic,
     write_overrides,
 )
+from wms2.sandbox.userlog import reason_code, removal_reason
 
 MANIFEST_FILE = "manifest.json"
 #: Lines of the job's stderr kept in the side file (cms-formats §9: "the last ~200 lines").
 LOG_TAIL_LINES = 200
 #: DAGMan $RETURN values below this are not job exits (-1001 submit failed, -1002 removed, ...).
 DAGMAN_SPECIAL_RETURN = -1000
+#: DAGMan $RETURN of a job removed by something other than DAGMan (periodic_remove, operator).
+DAGMAN_REMOVED = -1002
 #: cms-formats §7: "job failed and the original report was lost" (removed, submit failure, ...).
 REPORT_LOST = 99303
 
@@ -115,9 +118,12 @@ class PostScript:
         self.manifest = WorkUnitManifest.load(manifest_path) if manifest_path.exists() else None
         self.post = self.manifest.post if self.manifest else PostSpec()
         self.report = JobReport.read(wudir, node)
+        self.removed_reason = removal_reason(wudir, node) if ret == DAGMAN_REMOVED else None
 
     def overall_code(self) -> tuple[int, int, int | None]:
         code, sig = job_exit(self.ret)
+        if self.removed_reason is not None:
+            code = reason_code(self.removed_reason) or code
         cmssw = self.report.exit_code if self.report else 0
         if self.role == "proc" and code == 0 and self.report is None:
             cmssw = NO_REPORT
@@ -162,6 +168,9 @@ class PostScript:
         overall, code, sig = self.overall_code()
         tail = log_tail(self.wudir, self.node)
         message = self.report.error_message if self.report else ""
+        if self.removed_reason is not None:
+            message = f"job removed: {self.removed_reason}"
+            tail = [*tail, message]
         verdict: Verdict = classify(overall, message, "\n".join(tail))
         site_file = self.wudir / ELECTED_SITE_FILE
         site = self.report.site if self.report and self.report.site else None

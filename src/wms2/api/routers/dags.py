@@ -7,11 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import func, select
-from sqlalchemy.orm import load_only
 
-from wms2.api.dag_nodes import dag_nodes
+from wms2.api.dag_nodes import dag_logs, dag_nodes
 from wms2.api.deps import DbSession, Paging, Viewer
-from wms2.api.models import DagDetail, DagNodes, DagSummary, PageOf
+from wms2.api.models import DagDetail, DagLogs, DagNodes, DagSummary, PageOf
 from wms2.core.actions import NotFound
 from wms2.db.tables import DagHistoryRow, DagRow
 from wms2.domain.enums import DAGStatus
@@ -22,6 +21,7 @@ SUMMARY_COLUMNS = (DagRow.workflow_id, DagRow.round, DagRow.status, DagRow.paren
                    DagRow.node_counters, DagRow.created_at, DagRow.submitted_at, DagRow.completed_at)
 IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 HISTORY_SHOWN = 50  # newest DAG history events in GET /dags/{id}
+MAX_LOG_LINES = 5000
 
 
 def _get(session: Any, dag_id: int) -> DagRow:
@@ -42,9 +42,9 @@ def list_dags(
         conds.append(DagRow.status == status_)
     if workflow_id is not None:
         conds.append(DagRow.workflow_id == workflow_id)
-    total = session.scalar(select(func.count(DagRow.id)).where(*conds)) or 0
-    rows = list(session.scalars(select(DagRow).options(load_only(*SUMMARY_COLUMNS)).where(*conds)
-                                .order_by(DagRow.id.desc()).limit(page.limit).offset(page.offset)))
+    total = session.scalar(select(func.count()).select_from(DagRow).where(*conds)) or 0
+    rows = [r._asdict() for r in session.execute(select(DagRow.id, *SUMMARY_COLUMNS).where(*conds)
+                                                 .order_by(DagRow.id.desc()).limit(page.limit).offset(page.offset))]
     return {"items": rows, "total": total, "limit": page.limit, "offset": page.offset}
 
 
@@ -72,3 +72,14 @@ def get_dag_nodes(
     """Live from DAGMan's status files (never stored); paged over work units."""
     row = _get(session, dag_id)
     return {"dag_id": row.id, **dag_nodes(FsPath(row.submit_dir), page.limit, page.offset, work_unit)}
+
+
+@router.get("/{dag_id}/logs", response_model=DagLogs)
+def get_dag_logs(
+    session: DbSession, _: Viewer, dag_id: IdPath,
+    lines: Annotated[int, Query(ge=1, le=MAX_LOG_LINES)] = 200,
+    work_unit: Annotated[str | None, Query(max_length=100, pattern=r"^mg_\d+$")] = None,
+) -> dict[str, Any]:
+    """The tail of DAGMan's log (``workflow.dag.dagman.out``, or a work unit's ``group.dag.dagman.out``)."""
+    row = _get(session, dag_id)
+    return {"dag_id": row.id, **dag_logs(FsPath(row.submit_dir), lines, work_unit)}

@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, status
-from sqlalchemy import func, select
-from sqlalchemy.orm import load_only
 
 from wms2.api.auth import AuthError, Identity, Role
 from wms2.api.deps import Ctx, DbSession, Paging, Requestor, Viewer
 from wms2.api.models import MAX_REASON, NO_CONTROL, PageOf, RequestDetail, RequestPatch, RequestSummary, SubmitResult
-from wms2.core import actions
+from wms2.core import actions, listings
 from wms2.core.views import request_detail, request_summary
 from wms2.core.workflow_manager import submit_documents
 from wms2.db.tables import RequestRow
@@ -48,18 +46,7 @@ def list_requests(
     campaign: Annotated[str | None, Query(max_length=200)] = None,
     requestor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
-    conds = []
-    if status_ is not None:
-        conds.append(RequestRow.status == status_)
-    if campaign is not None:
-        conds.append(RequestRow.campaign == campaign)
-    if requestor is not None:
-        conds.append(RequestRow.requestor == requestor)
-    total = session.scalar(select(func.count(RequestRow.id)).where(*conds)) or 0
-    # Only the summary columns: the stored documents are large and not shown in lists.
-    rows = session.scalars(select(RequestRow).options(load_only(*SUMMARY_COLUMNS)).where(*conds)
-                           .order_by(RequestRow.id.desc()).limit(page.limit).offset(page.offset))
-    return {"items": [request_summary(r) for r in rows], "total": total, "limit": page.limit, "offset": page.offset}
+    return listings.list_requests(session, page.limit, page.offset, status_, campaign, requestor)
 
 
 @router.post("", response_model=SubmitResult, status_code=status.HTTP_201_CREATED,

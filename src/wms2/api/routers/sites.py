@@ -9,14 +9,13 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from wms2.api.context import ApiContext
 from wms2.api.deps import Ctx, DbSession, Operator, Paging, Viewer
 from wms2.api.models import BanOut, PageOf, Reason, SiteOut, SitePatch
-from wms2.core import actions
+from wms2.core import actions, listings
 from wms2.db.base import utcnow
 from wms2.db.tables import SiteBanRow, SiteRow
 from wms2.domain.enums import SiteStatus
@@ -42,18 +41,12 @@ def _ensure_synced(ctx: ApiContext, session: Session) -> None:
     ctx.sites_synced = True
 
 
-def _active_ban(now: Any) -> Any:
-    return (SiteBanRow.removed_at.is_(None)) & (SiteBanRow.expires_at.is_(None) | (SiteBanRow.expires_at > now))
-
-
 def _site_out(session: Session, row: SiteRow, now: Any) -> dict[str, Any]:
-    bans = session.scalar(select(func.count(SiteBanRow.id)).where(SiteBanRow.site == row.name, _active_ban(now)))
-    return {**SiteOut.model_validate(row).model_dump(exclude={"active_bans"}), "active_bans": bans or 0}
+    return listings.site_out(session, row, now)
 
 
 def _ban_out(ban: SiteBanRow, now: Any) -> dict[str, Any]:
-    active = ban.removed_at is None and (ban.expires_at is None or ban.expires_at > now)
-    return {**{c: getattr(ban, c) for c in BanOut.model_fields if c != "active"}, "active": active}
+    return listings.ban_out(ban, now)
 
 
 @router.get("", response_model=PageOf[SiteOut])
@@ -62,14 +55,7 @@ def list_sites(
     status_: Annotated[SiteStatus | None, Query(alias="status")] = None,
 ) -> dict[str, Any]:
     _ensure_synced(ctx, session)
-    stmt = select(SiteRow)
-    if status_ is not None:
-        stmt = stmt.where(SiteRow.status == status_)
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    now = utcnow()
-    rows = session.scalars(stmt.order_by(SiteRow.name).limit(page.limit).offset(page.offset))
-    return {"items": [_site_out(session, r, now) for r in rows], "total": total, "limit": page.limit,
-            "offset": page.offset}
+    return listings.list_sites(session, page.limit, page.offset, utcnow(), status_)
 
 
 @router.get("/bans", response_model=PageOf[BanOut])
@@ -78,15 +64,7 @@ def list_bans(
     active: Annotated[bool, Query(description="only bans in force")] = True,
     site: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict[str, Any]:
-    now = utcnow()
-    stmt = select(SiteBanRow)
-    if active:
-        stmt = stmt.where(_active_ban(now))
-    if site is not None:
-        stmt = stmt.where(SiteBanRow.site == site)
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = session.scalars(stmt.order_by(SiteBanRow.id.desc()).limit(page.limit).offset(page.offset))
-    return {"items": [_ban_out(b, now) for b in rows], "total": total, "limit": page.limit, "offset": page.offset}
+    return listings.list_bans(session, page.limit, page.offset, utcnow(), active, site)
 
 
 @router.post("/bans/{ban_id}/lift", response_model=BanOut)

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from wms2.api.deps import Ctx, DbSession, Viewer
 from wms2.api.errors import error_body
@@ -44,13 +45,19 @@ def health(ctx: Ctx) -> Any:
 
 @router.get("/status", response_model=ServiceStatus)
 def service_status(ctx: Ctx, session: DbSession, identity: Viewer) -> dict[str, Any]:
-    requests = _by_status(session, RequestRow.status, RequestStatus)
-    last = session.scalar(select(LifecycleCycleRow.started_at).order_by(LifecycleCycleRow.id.desc()).limit(1))
     return {
         "version": _version(),
         "engine": ctx.settings.engine.kind,
         "identity": identity.name,
         "role": identity.role.name,
+        **ctx.cache.get("status", lambda: _aggregates(ctx, session)),
+    }
+
+
+def _aggregates(ctx: Ctx, session: Session) -> dict[str, Any]:
+    requests = _by_status(session, RequestRow.status, RequestStatus)
+    last = session.scalar(select(LifecycleCycleRow.started_at).order_by(LifecycleCycleRow.id.desc()).limit(1))
+    return {
         "requests": requests,
         "workflows": _by_status(session, WorkflowRow.status, WorkflowStatus),
         "dags": _by_status(session, DagRow.status, DAGStatus),

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import func, select
-from sqlalchemy.orm import load_only
 
 from wms2.api.deps import DbSession, Paging, Viewer
 from wms2.api.models import PageOf, WorkflowDetail, WorkflowProgress, WorkflowSummary
@@ -41,9 +40,9 @@ def list_workflows(
         conds.append(WorkflowRow.status == status_)
     if request is not None:
         conds.append(WorkflowRow.request_name == request)
-    total = session.scalar(select(func.count(WorkflowRow.id)).where(*conds)) or 0
-    rows = list(session.scalars(select(WorkflowRow).options(load_only(*SUMMARY_COLUMNS)).where(*conds)
-                                .order_by(WorkflowRow.id.desc()).limit(page.limit).offset(page.offset)))
+    total = session.scalar(select(func.count()).select_from(WorkflowRow).where(*conds)) or 0
+    rows = [r._asdict() for r in session.execute(select(WorkflowRow.id, *SUMMARY_COLUMNS).where(*conds)
+                                                 .order_by(WorkflowRow.id.desc()).limit(page.limit).offset(page.offset))]
     return {"items": rows, "total": total, "limit": page.limit, "offset": page.offset}
 
 

@@ -174,22 +174,37 @@ def ensure_pool_running(settings: Settings) -> dict[str, Any]:
         answer = client.ping()
         if answer is not None:
             return answer
-        (settings.pool_dir / PORT_FILE).unlink(missing_ok=True)
-        with open(settings.pool_dir / "daemon.log", "ab") as logfile:
-            # "sh -c 'cmd &'" detaches the daemon (re-parented to init), so it never becomes a zombie
-            # of the process that started it, which may live on (``wms2 serve``) or die first.
-            launcher = subprocess.Popen(["/bin/sh", "-c", '"$@" &', "wms2-pool", *daemon_command(settings)],
-                                        stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
-                                        start_new_session=True, close_fds=True)
-            launcher.wait()
+        pid = _daemon_pid(settings)
+        if pid is None or not _is_daemon(pid):  # else it is still starting (recovering): just wait
+            _spawn_daemon(settings)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             answer = client.ping()
             if answer is not None:
                 return answer
             time.sleep(POLL_S)
-    raise ScheddUnreachable(f"local pool did not start within {START_TIMEOUT_S} s; see "
+    raise ScheddUnreachable(f"local pool did not answer within {START_TIMEOUT_S} s; see "
                             f"{settings.pool_dir / 'daemon.log'}")
+
+
+def _spawn_daemon(settings: Settings) -> None:
+    (settings.pool_dir / PORT_FILE).unlink(missing_ok=True)
+    with open(settings.pool_dir / "daemon.log", "ab") as logfile:
+        # "sh -c 'cmd &'" detaches the daemon (re-parented to init), so it never becomes a zombie of
+        # the process that started it, which may live on (``wms2 serve``) or die first.
+        launcher = subprocess.Popen(["/bin/sh", "-c", '"$@" &', "wms2-pool", *daemon_command(settings)],
+                                    stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
+                                    start_new_session=True, close_fds=True)
+        launcher.wait()
+
+
+def _is_daemon(pid: int) -> bool:
+    """The pid file may be stale and its pid reused: check the process is our daemon."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"wms2.engines.local.daemon" in cmdline and process_alive(pid)
 
 
 def _daemon_pid(settings: Settings) -> int | None:

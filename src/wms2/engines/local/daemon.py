@@ -8,14 +8,16 @@ Run as ``python -m wms2.engines.local.daemon --spool DIR --sites JSON``.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
 import os
 import signal
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import parse_qs, urlparse
 
 from wms2.dagman.config_file import ConfigError
@@ -28,6 +30,8 @@ from wms2.engines.local.scheduler import Scheduler, SubmitRefused
 log = logging.getLogger(__name__)
 PORT_FILE = "pool.port"
 PID_FILE = "pool.pid"
+LOCK_FILE = "daemon.lock"
+SPOOL_CHECK_S = 5.0  # how often the daemon checks that its spool still exists and is its own
 PROTOCOL_VERSION = 1
 
 
@@ -116,15 +120,31 @@ class _Server(ThreadingHTTPServer):
         self.scheduler = scheduler
 
 
+class AlreadyRunning(RuntimeError):
+    """Another daemon owns this spool directory."""
+
+
+def _lock_spool(spool: Path) -> IO[str]:
+    """One daemon per spool: an exclusive lock held for the daemon's lifetime."""
+    handle = open(spool / LOCK_FILE, "a")  # noqa: SIM115 - held until the process exits
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise AlreadyRunning(f"another pool daemon owns {spool}") from None
+    return handle
+
+
 def serve(spool: Path, slots: list[Slot], host: str = "127.0.0.1", port: int = 0, cycle_s: float = 0.0) -> None:
     spool.mkdir(parents=True, exist_ok=True)
+    lock = _lock_spool(spool)
+    (spool / PID_FILE).write_text(f"{os.getpid()}\n")
     scheduler = Scheduler(spool, slots, cycle_s)
     recovered = recover_all(scheduler)
     if recovered:
         log.info("recovered DAGs %s", recovered)
     scheduler.start()
     server = _Server((host, port), scheduler)
-    (spool / PID_FILE).write_text(f"{os.getpid()}\n")
     tmp = spool / (PORT_FILE + ".tmp")
     tmp.write_text(f"{server.server_address[1]}\n")
     tmp.replace(spool / PORT_FILE)
@@ -133,12 +153,29 @@ def serve(spool: Path, slots: list[Slot], host: str = "127.0.0.1", port: int = 0
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, _term)
+    threading.Thread(target=_watch_spool, args=(spool, server), name="wms2-spool-watch", daemon=True).start()
     try:
         server.serve_forever(poll_interval=0.5)
     finally:
         scheduler.stop()
         (spool / PORT_FILE).unlink(missing_ok=True)
         (spool / PID_FILE).unlink(missing_ok=True)
+        lock.close()
+
+
+def _watch_spool(spool: Path, server: _Server) -> None:
+    """Stop when our spool was deleted or taken over (its pid file no longer names us), instead of
+    lingering as an orphan nobody can reach."""
+    while True:
+        time.sleep(SPOOL_CHECK_S)
+        try:
+            owner = int((spool / PID_FILE).read_text().strip())
+        except (OSError, ValueError):
+            owner = -1
+        if owner != os.getpid():
+            log.warning("spool %s is gone or owned by pid %s: shutting down", spool, owner)
+            server.shutdown()
+            return
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -152,7 +189,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     slots = slots_from_sites(json.loads(args.sites), args.oversubscribe)
-    serve(args.spool, slots, args.host, args.port, args.cycle)
+    try:
+        serve(args.spool, slots, args.host, args.port, args.cycle)
+    except AlreadyRunning as exc:
+        log.error("%s", exc)
+        raise SystemExit(1) from exc
 
 
 def slots_from_sites(sites: list[dict[str, Any]], oversubscribe: float) -> list[Slot]:

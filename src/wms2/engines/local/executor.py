@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from wms2.dagman.dagman_out import DagmanOut
-from wms2.dagman.eventlog import NOOP_CLUSTER, NOOP_PROC, Event, EventLogWriter, EventType
+from wms2.dagman.eventlog import NOOP_CLUSTER, NOOP_PROC, Event, EventLogWriter, EventType, log_size
 from wms2.dagman.jobstate import JobstateLog
 from wms2.dagman.model import DagSpec, DagStatusCode, ExitCode, NodeStatus
 from wms2.dagman.submit import SubmitError, parse_submit
@@ -94,8 +94,6 @@ class DagRun(ScriptStage):
 
     # -- setup -----------------------------------------------------------------------------------
     def start(self, recovering: bool = False) -> None:
-        from wms2.dagman.eventlog import log_size
-
         if not recovering:
             self.log_offset = log_size(self.nodes_log_path)
         self.out.banner()

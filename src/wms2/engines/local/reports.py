@@ -8,13 +8,16 @@ from typing import TYPE_CHECKING
 
 from wms2.dagman.metrics import DagMetrics, write_metrics
 from wms2.dagman.model import DagStatusCode, NodeStatus
-from wms2.dagman.rescue import RescueDag, write_rescue
+from wms2.dagman.rescue import RescueDag, render_rescue, write_rescue
 from wms2.dagman.status_file import DagStatusFile, NodeStatusEntry, write_status_file
 
 if TYPE_CHECKING:
     from wms2.engines.local.executor import DagRun
 
 STOP_NOTES = {"remove": "removed", "abort": "aborted"}
+# How often a status file may be rewritten at most, whatever its period: the analogue of DAGMan's
+# log-scan cycle (DAGMAN_USER_LOG_SCAN_INTERVAL, 5 s), which bounds its writes the same way.
+STATUS_SCAN_S = 0.25
 
 
 class RunReports:
@@ -35,7 +38,7 @@ class RunReports:
         spec = self.run.spec
         if not (self.dirty or spec.status_always_update):
             return
-        if time.time() - self.last_write < spec.status_interval:
+        if time.time() - self.last_write < max(spec.status_interval, STATUS_SCAN_S):
             return
         self.write_status()
 
@@ -94,8 +97,6 @@ class RunReports:
         )
         if self.rescue_path is not None:
             tmp = self.rescue_path.with_name(self.rescue_path.name + ".tmp")
-            from wms2.dagman.rescue import render_rescue
-
             tmp.write_text(render_rescue(rescue))
             tmp.replace(self.rescue_path)
             return

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from wms2.dagman.config_file import read_config
-from wms2.dagman.parser import parse_dag
+from wms2.dagman.model import NodeStatus
+from wms2.dagman.parser import apply_rescue, parse_dag
 from wms2.dagman.rescue import newest_rescue, rename_rescues_above, rescue_path
 from wms2.engines.local.executor import DagRun
 from wms2.engines.local.node import DagConfig, NodeRun
@@ -112,8 +113,8 @@ class Scheduler:
                     max_idle: int | None = None, max_jobs: int | None = None) -> DagRun:
         if not dag_file.is_file():
             raise SubmitRefused(f"DAG file {dag_file} does not exist")
-        spec0 = parse_dag(dag_file)
-        knobs = read_config(Path(spec0.config_file)) if spec0.config_file else {}
+        spec = parse_dag(dag_file)
+        knobs = read_config(Path(spec.config_file)) if spec.config_file else {}
         config = DagConfig.from_knobs(knobs)
         config.priority += priority
         if max_idle is not None:
@@ -121,7 +122,8 @@ class Scheduler:
         if max_jobs is not None:
             config.max_jobs = max_jobs
         rescue_file, number = self._choose_rescue(dag_file, force, rescue, config)
-        spec = parse_dag(dag_file, rescue_file, number) if rescue_file else spec0
+        if rescue_file is not None:
+            apply_rescue(spec, rescue_file, number)
         with self._lock:
             cluster = self.records.next_cluster()
         run = DagRun(spec, cluster, self, config, parent_cluster=parent, batch_name=batch_name)
@@ -223,12 +225,10 @@ class Scheduler:
 
 
 def run_info(run: DagRun) -> dict[str, Any]:
-    from wms2.dagman.model import NodeStatus
-
+    """The DAGMan job ad's ``DAG_*`` counters of a run (reference §4.6)."""
     c = run.counts
-    held_note = run.held
     return {
-        "state": "held" if held_note else "running",
+        "state": "held" if run.held else "running",
         "DAG_Status": int(run.dag_status),
         "counters": {
             "DAG_NodesTotal": len(run.nodes), "DAG_NodesDone": c[NodeStatus.DONE],

@@ -7,10 +7,10 @@ import os
 import signal
 import subprocess
 import time
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from wms2.dagman.eventlog import NOOP_CLUSTER, NOOP_PROC, Event, EventType
-from wms2.dagman.model import NodeStatus
+from wms2.dagman.model import NodeStatus, Script
 from wms2.engines.local.node import RETURN_PRE_FAILED, NodeRun, script_argv, script_macros
 
 if TYPE_CHECKING:
@@ -55,9 +55,12 @@ class ScriptStage(_Base):
         if self.jobstate:
             self.jobstate.node(node.name, f"{kind}_SCRIPT_STARTED", None, node.retry + 1)
         try:
+            stdout, stderr = self._debug_streams(node, script, kind)
             proc = subprocess.Popen(argv, cwd=node.directory, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                    start_new_session=True, close_fds=True)
+                                    stdout=stdout, stderr=stderr, start_new_session=True, close_fds=True)
+            for stream in (stdout, stderr):
+                if not isinstance(stream, int):
+                    stream.close()
         except OSError as exc:
             self.out.log(f"ERROR: cannot run {kind} script of node {node.name}: {exc}")
             self.host.add_timer(0.0, lambda: self._script_done(node, kind, 1, None))
@@ -67,6 +70,21 @@ class ScriptStage(_Base):
         self._script_procs[node.name] = proc
         self.out.log(f"Running {kind} script of Node {node.name}...")
         self.host.reaper.watch(proc, lambda code: self._script_exited(node, kind, proc, code))
+
+    @staticmethod
+    def _debug_streams(node: NodeRun, script: Script, kind: str) -> tuple[IO[bytes] | int, IO[bytes] | int]:
+        """SCRIPT DEBUG: append the chosen stream(s) to the file, after a banner."""
+        if script.debug_file is None:
+            return subprocess.DEVNULL, subprocess.DEVNULL
+        handle = open(node.directory / script.debug_file, "ab")  # noqa: SIM115 - closed after Popen
+        stamp = time.strftime("%m/%d/%y %H:%M:%S")
+        handle.write(f"*** {stamp} {kind} script of node {node.name} ({script.debug_type}) ***\n".encode())
+        handle.flush()
+        if script.debug_type == "STDOUT":
+            return handle, subprocess.DEVNULL
+        if script.debug_type == "STDERR":
+            return subprocess.DEVNULL, handle
+        return handle, subprocess.STDOUT
 
     def _script_exited(self, node: NodeRun, kind: str, proc: subprocess.Popen[bytes], code: int | None) -> None:
         self.scripts_running[kind] -= 1

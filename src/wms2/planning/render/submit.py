@@ -73,6 +73,17 @@ def _guards(res: RoleResources, ctx: SubmitContext, p: PlanningSettings) -> list
     return [f"periodic_remove = {held} || {idle_c} || {disk_c} || {wall_c}", f"+PeriodicRemoveReason = {reason}"]
 
 
+# Landing nodes carry the site bans in a macro of their own, so that bans derived after the round was
+# planned can be applied to a rescue by rewriting that one line (wms2.core.recovery.apply_bans_to_landing).
+SITE_BANS_MACRO = "WMS2_SiteBans"
+
+
+def _requirement_lines(role: str) -> list[str]:
+    if role != "Landing":
+        return ["requirements = @REQUIREMENTS@"]
+    return [f"{SITE_BANS_MACRO} = true", f"requirements = (@REQUIREMENTS@) && ($({SITE_BANS_MACRO}))"]
+
+
 def role_template(role: str, res: RoleResources, ctx: SubmitContext, p: PlanningSettings) -> str:
     """The role's submit description with ``@WU@`` and ``@REQUIREMENTS@`` left to fill per WU."""
     lines = [
@@ -99,7 +110,7 @@ def role_template(role: str, res: RoleResources, ctx: SubmitContext, p: Planning
         f"request_memory = {q.integer(res.memory_mb, f'{role}.request_memory', 1)}",
         f"request_disk = {q.integer(res.disk_kb, f'{role}.request_disk', 1)}",
         "@DESIRED@",
-        "requirements = @REQUIREMENTS@",
+        *_requirement_lines(role),
         *_guards(res, ctx, p),
     ]
     if role != "Landing":

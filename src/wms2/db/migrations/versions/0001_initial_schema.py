@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 09:39:11.178624
+Create Date: 2026-11-28 10:34:22.531159
 """
 
 from __future__ import annotations
@@ -108,6 +108,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('name', name=op.f('uq_requests_name'))
     )
     with op.batch_alter_table('requests', schema=None) as batch_op:
+        batch_op.create_index('ix_requests_admission', ['status', 'urgent', 'priority', 'queued_at'], unique=False)
         batch_op.create_index('ix_requests_campaign', ['campaign'], unique=False)
         batch_op.create_index('ix_requests_requestor', ['requestor'], unique=False)
         batch_op.create_index('ix_requests_status_priority', ['status', 'priority'], unique=False)
@@ -170,6 +171,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_workflows')),
     sa.UniqueConstraint('request_id', name=op.f('uq_workflows_request_id'))
     )
+    with op.batch_alter_table('workflows', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_workflows_status'), ['status'], unique=False)
+
     op.create_table('catalog_files',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('dataset_id', sa.Integer(), nullable=False),
@@ -353,6 +357,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_catalog_files_dataset_id'))
 
     op.drop_table('catalog_files')
+    with op.batch_alter_table('workflows', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_workflows_status'))
+
     op.drop_table('workflows')
     with op.batch_alter_table('catalog_blocks', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_catalog_blocks_dataset_id'))
@@ -364,6 +371,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_requests_status_priority')
         batch_op.drop_index('ix_requests_requestor')
         batch_op.drop_index('ix_requests_campaign')
+        batch_op.drop_index('ix_requests_admission')
 
     op.drop_table('requests')
     op.drop_table('local_rules')
