@@ -25,6 +25,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/engine_throughput.py --nodes 2000
 	$(BIN)/python bench/plan_throughput.py --nodes 100000
+	$(BIN)/python bench/lifecycle_cycle.py
+	$(BIN)/python bench/api_latency.py
 
 clean-venv:
 	rm -rf $(VENV)

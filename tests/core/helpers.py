@@ -33,6 +33,9 @@ def stepchain_doc(fixtures_dir: Path, name: str, priority: int = 100000, **extra
     doc = json.loads((fixtures_dir / "reqmgr2" / "StepChainRequestDump.json").read_text())
     doc["RequestName"] = name
     doc["RequestPriority"] = priority
+    # Every test request writes its own output datasets (two requests may not share one).
+    suffix = "".join(c if c.isalnum() else "_" for c in name)
+    doc["OutputDatasets"] = [ds.replace("_Todor_v1-v", f"_Todor_v1_{suffix}-v") for ds in doc["OutputDatasets"]]
     doc.update(extra)
     return doc
 

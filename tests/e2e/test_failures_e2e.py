@@ -219,7 +219,7 @@ def test_restart_versions_and_cleanup(scenario: Scenario) -> None:
     with scenario.db.session() as s:
         chain = versions(s, new_imm)
         assert [v["name"] for v in chain] == ["v_imm", "v_imm_v2"]
-        assert chain[0]["status"] == "failed" and chain[0]["superseded_by"] == "v_imm_v2"
+        assert chain[0]["status"] == "completed" and chain[0]["superseded_by"] == "v_imm_v2"
         old_imm = scenario.workflow("v_imm").id
         old_keep = scenario.workflow("v_keep").id
         from wms2.db.tables import ProcessingBlockRow

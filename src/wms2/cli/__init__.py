@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from wms2.cli import catalog, dag, demo, fjr, operate, plan, pool, requests, serve
+from wms2.cli import catalog, dag, demo, fjr, operate, plan, pool, requests, serve, sites, watch
 
 app = typer.Typer(
     name="wms2",
@@ -14,7 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (requests, dag, pool, plan, catalog, fjr, demo, operate, serve):
+for _module in (requests, dag, pool, plan, catalog, fjr, demo, operate, sites, watch, serve):
     _module.register(app)
 
 

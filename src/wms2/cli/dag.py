@@ -1,5 +1,5 @@
 """`wms2 dag run|status|remove|hold|release`: run any DAG file on the local engine (the
-``condor_submit_dag`` of the local world) and look at it."""
+``condor_submit_dag`` of the local world) and look at it; `wms2 dag nodes NAME`: a request's current DAG."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
-from wms2.cli.common import HomeOpt, JsonOpt, console, fail, print_json, settings_for
+from wms2.cli.common import HomeOpt, JsonOpt, ServerOpt, TokenOpt, client, console, fail, print_json, settings_for
 from wms2.dagman.model import NodeStatus
 from wms2.dagman.parser import DagParseError, parse_dag
 from wms2.dagman.status_file import read_status_file
@@ -18,6 +19,7 @@ from wms2.engines.local.client import LocalEngine, PoolClient, ensure_pool_runni
 
 dag_app = typer.Typer(help="Run and inspect DAG files on the local engine.", no_args_is_help=True)
 DagArg = Annotated[Path, typer.Argument(help="DAG input file", exists=True, dir_okay=False)]
+DEFAULT_WU_ROWS = 100  # the API's default page (api.default_page_size)
 ClusterArg = Annotated[int, typer.Argument(help="cluster id of the DAGMan job")]
 
 
@@ -141,6 +143,35 @@ def hold(cluster: ClusterArg, home: HomeOpt = None) -> None:
 def release(cluster: ClusterArg, home: HomeOpt = None) -> None:
     """Release a held DAG."""
     _act("release", cluster, home, "")
+
+
+@dag_app.command("nodes")
+def nodes(
+    name: Annotated[str, typer.Argument(help="request name (its current DAG is shown)")],
+    home: HomeOpt = None, server: ServerOpt = None, token: TokenOpt = None, json_out: JsonOpt = False,
+    limit: Annotated[int, typer.Option(min=1, help="work units shown")] = DEFAULT_WU_ROWS,
+    offset: Annotated[int, typer.Option(min=0, help="work units skipped")] = 0,
+    work_unit: Annotated[str | None, typer.Option("--work-unit", help="only this WU (mg_NNNNNN)")] = None,
+) -> None:
+    """Live per-node view of a request's current DAG (DAGMan's files): status, retries, site, last exit code."""
+    with client(home, server, token) as c:
+        data = c.dag_nodes(name, limit, offset, work_unit)
+    if json_out:
+        print_json(data)
+        return
+    console.print(f"DAG {data['dag_id']}: {data['dag_status'] or 'no status file yet'}  "
+                  + " ".join(f"{k}={v}" for k, v in data["counts"].items()), highlight=False)
+    table = Table("work unit / node", "role", "status", "retries", "site", "exit")
+    for wu in data["work_units"]:
+        table.add_row(wu["node"], wu["role"], wu["status"], str(wu["retries"]), wu["site"] or "",
+                      "" if wu["exit_code"] is None else str(wu["exit_code"]))
+        for n in wu["nodes"]:
+            table.add_row("  " + n["node"], n["role"], n["status"], str(n["retries"]), n["site"] or "",
+                          "" if n["exit_code"] is None else str(n["exit_code"]))
+    console.print(table)
+    shown = data["offset"] + len(data["work_units"])
+    if shown < data["total"]:
+        console.print(f"work units {data['offset'] + 1}-{shown} of {data['total']} (use --offset)")
 
 
 def register(app: typer.Typer) -> None:

@@ -5,19 +5,29 @@ from __future__ import annotations
 import getpass
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
 
-from wms2.cli.common import HomeOpt, JsonOpt, console, err_console, fail, print_json, settings_for
+from wms2.cli.common import (
+    HomeOpt,
+    JsonOpt,
+    ServerOpt,
+    TokenOpt,
+    client,
+    console,
+    err_console,
+    fail,
+    print_json,
+    settings_for,
+)
+from wms2.cli.common import open_client as client_for
+from wms2.core.cli_client import EXIT_INVALID, ClientError
 from wms2.core.service import build_lifecycle, configure_logging, init_home, open_database
-from wms2.core.views import request_detail, request_summary
-from wms2.core.workflow_manager import parse_document_text, submit_documents
+from wms2.core.workflow_manager import parse_document_text
 from wms2.db.migrate import current_revision, upgrade
 from wms2.db.session import Database
-from wms2.db.tables import RequestRow
 from wms2.domain.enums import RequestStatus
 from wms2.domain.reqmgr import RequestImportError
 
@@ -53,11 +63,12 @@ def db_upgrade(home: HomeOpt = None) -> None:
 def submit(
     files: Annotated[list[Path], typer.Argument(help="ReqMgr2 request documents (JSON)")],
     home: HomeOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
     requestor: Annotated[str | None, typer.Option(help="requestor for templates without one")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Import request documents; all are stored or, on any error, none."""
-    settings, db = _open(home)
+    """Import request documents; locally all are stored or, on any error, none (remotely: one by one)."""
     documents: list[tuple[str, Any]] = []
     try:
         for path in files:
@@ -66,38 +77,43 @@ def submit(
             except OSError as exc:
                 raise fail(f"{path}: cannot read: {exc.strerror}") from None
             documents.append((path.stem, parse_document_text(text, path.name)))
-        with db.session() as session:
-            results = submit_documents(session, documents, settings, by=_who(), requestor=requestor)
+        with client_for(home, server, token) as c:
+            results = c.submit(documents, requestor)
     except RequestImportError as exc:
-        if json_out:
-            print_json({"ok": False, "errors": [{"field": e.field, "message": e.message} for e in exc.errors]})
-        else:
-            err_console.print("[bold red]rejected[/] (nothing was stored):")
-            for error in exc.errors:
-                err_console.print(f"  {error.field}: {error.message}", highlight=False, markup=False)
-        raise typer.Exit(2) from None
-    finally:
-        db.dispose()
+        _rejected([{"field": e.field, "message": e.message} for e in exc.errors], json_out)
+    except ClientError as exc:
+        if exc.exit_code != EXIT_INVALID:
+            raise fail(exc.message, exc.exit_code) from None
+        _rejected(exc.errors or [{"field": "body", "message": exc.message}], json_out)
     if json_out:
-        print_json({"ok": True, "requests": [{"name": r.name, "created": r.created} for r in results]})
+        print_json({"ok": True, "requests": results})
     else:
         for r in results:
-            print(r.name if r.created else f"{r.name} (already submitted)")
+            print(r["name"] if r["created"] else f"{r['name']} (already submitted)")
+
+
+def _rejected(errors: list[dict[str, str]], json_out: bool) -> NoReturn:
+    if json_out:
+        print_json({"ok": False, "errors": errors})
+    else:
+        err_console.print("[bold red]rejected[/] (nothing was stored):")
+        for error in errors:
+            err_console.print(f"  {error['field']}: {error['message']}", highlight=False, markup=False)
+    raise typer.Exit(EXIT_INVALID)
 
 
 def list_requests(
     home: HomeOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
     status: Annotated[RequestStatus | None, typer.Option(help="only this status")] = None,
+    campaign: Annotated[str | None, typer.Option(help="only this campaign")] = None,
+    requestor: Annotated[str | None, typer.Option(help="only this requestor")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """List requests."""
-    _, db = _open(home)
-    with db.session() as session:
-        stmt = select(RequestRow).order_by(RequestRow.id)
-        if status is not None:
-            stmt = stmt.where(RequestRow.status == status)
-        rows = [request_summary(r) for r in session.scalars(stmt)]
-    db.dispose()
+    """List requests, newest first."""
+    with client(home, server, token) as c:
+        rows = c.requests(status, campaign, requestor)
     if json_out:
         print_json(rows)
         return
@@ -108,15 +124,11 @@ def list_requests(
     console.print(table)
 
 
-def show(name: str, home: HomeOpt = None, json_out: JsonOpt = False) -> None:
+def show(name: str, home: HomeOpt = None, server: ServerOpt = None, token: TokenOpt = None,
+         json_out: JsonOpt = False) -> None:
     """Show a request: spec summary, workflow, rounds and the audit trail."""
-    _, db = _open(home)
-    with db.session() as session:
-        row = session.scalar(select(RequestRow).where(RequestRow.name == name))
-        if row is None:
-            raise fail(f"no request named {name!r}")
-        detail = request_detail(session, row)
-    db.dispose()
+    with client(home, server, token) as c:
+        detail = c.show(name)
     if json_out:
         print_json(detail)
         return

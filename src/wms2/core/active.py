@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from wms2.core.monitor import DagMonitor, DagPoll
 from wms2.core.output_manager import OutputManager
@@ -65,8 +66,10 @@ class ActiveHandler:
                 return
             self._record_poll(session, workflow, dag, poll)
             if not poll.finished and self._production_step_stop(ctx, request, workflow, dag):
+                self._write_completed(dag, poll)
                 return
             report = self.outputs.register(session, workflow, dag, ctx.now)
+            self._write_completed(dag, poll)
             self.outputs.finish_blocks(session, workflow, ctx.now, report)
             if not poll.finished:
                 return
@@ -103,8 +106,9 @@ class ActiveHandler:
 
     def _record_poll(self, session: Session, workflow: WorkflowRow, dag: DagRow, poll: DagPoll) -> None:
         if poll.newly_completed:
-            dag.completed_work_units = {**dag.completed_work_units,
-                                        **{wu.name: wu.as_record() for wu in poll.newly_completed}}
+            # Added in place: the (large) column is not written by the flushes the Output Manager makes
+            # while registering; ``_write_completed`` marks it modified once, so it is written once.
+            dag.completed_work_units.update({wu.name: wu.as_record() for wu in poll.newly_completed})
         counters = {**{f"wu_{k}": v for k, v in poll.wu_counts.items()}, **poll.node_counts}
         if counters != dag.node_counters:
             session.add(DagHistoryRow(dag_id=dag.id, event="poll", detail={"counters": counters,
@@ -119,6 +123,13 @@ class ActiveHandler:
             transition_dag(session, dag, DAGStatus.halted, "DAGMan job held")
         elif dag.status == DAGStatus.halted and poll.engine_state == DagJobState.running:
             transition_dag(session, dag, DAGStatus.running, "DAGMan job released")
+
+    @staticmethod
+    def _write_completed(dag: DagRow, poll: DagPoll) -> None:
+        """Make sure the newly completed WUs added in place by ``_record_poll`` are written (an
+        unconditional UPDATE of the column at the next flush, whatever the Output Manager did)."""
+        if poll.newly_completed:
+            flag_modified(dag, "completed_work_units")
 
     def _dag_ended(self, ctx: HandlerContext, request: RequestRow, workflow: WorkflowRow, dag: DagRow,
                    poll: DagPoll) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,7 @@ from wms2.db.session import Database
 from wms2.db.tables import DagRow, WorkflowRow
 from wms2.domain.enums import CleanupPolicy, RequestStatus, SiteStatus
 from wms2.domain.reqmgr import RequestImportError
+from wms2.domain.safety import SITE_RE
 from wms2.domain.transitions import IllegalTransition
 from wms2.engines.base import Engine, EngineError
 
@@ -103,6 +104,9 @@ def translated() -> Iterator[None]:
 
     try:
         yield
+    except ValidationError as exc:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]} for e in exc.errors()]
+        raise ClientError("; ".join(f"{e['field']}: {e['message']}" for e in errors), EXIT_INVALID, errors) from None
     except RequestImportError as exc:
         raise ClientError(str(exc), EXIT_INVALID,
                           [{"field": e.field, "message": e.message} for e in exc.errors]) from None
@@ -204,40 +208,54 @@ class LocalClient:
             return shape(list[models.VersionOut], versions(session, name))
 
     # -- operator actions --------------------------------------------------------------------------
-    def _summary(self, call: Callable[[Session], Any]) -> dict[str, Any]:
+    @staticmethod
+    def _reason(reason: str) -> None:
+        """The API's rule for a reason (1-500 printable characters), locally too."""
+        with translated():
+            shape(models.Reason, {"reason": reason})
+
+    def _summary(self, name: str, call: Callable[[Session], Any]) -> dict[str, Any]:
+        """Run an action on an existing request (404 first, as the API does); its summary after."""
         from wms2.core.views import request_summary
 
         with self._session() as session:
+            actions.get_request(session, name)
             return shape(models.RequestSummary, request_summary(call(session)))
 
     def stop(self, name: str, reason: str) -> dict[str, Any]:
-        return self._summary(lambda s: self._operator().stop(s, name, self.by, reason, utcnow()))
+        self._reason(reason)
+        return self._summary(name, lambda s: self._operator().stop(s, name, self.by, reason, utcnow()))
 
     def release(self, name: str, reason: str, overrides: Release) -> dict[str, Any]:
+        self._reason(reason)
         from wms2.core.operator import ReleaseOverrides
 
         ov = ReleaseOverrides(memory_mb=overrides.memory_mb, max_retries=overrides.max_retries,
                               site_bans=list(overrides.site_bans), excluded_files=list(overrides.excluded_files))
-        return self._summary(lambda s: self._operator().release(s, name, self.by, reason, utcnow(), ov))
+        return self._summary(name, lambda s: self._operator().release(s, name, self.by, reason, utcnow(), ov))
 
     def fail(self, name: str, reason: str) -> dict[str, Any]:
+        self._reason(reason)
         with self._session() as session:
             row = actions.get_request(session, name)
             produced = self._operator().fail(session, name, self.by, reason, utcnow())
             return shape(models.FailResult, {"name": name, "status": row.status, "produced": produced})
 
     def abort(self, name: str, reason: str) -> dict[str, Any]:
-        return self._summary(lambda s: actions.abort(s, name, self.by, reason, engine=self.engine))
+        self._reason(reason)
+        return self._summary(name, lambda s: actions.abort(s, name, self.by, reason, engine=self.engine))
 
     def restart(self, name: str, reason: str, cleanup: CleanupPolicy) -> dict[str, Any]:
+        self._reason(reason)
         with self._session() as session:
             actions.get_request(session, name)
             new = self._operator().restart(session, name, self.by, reason, utcnow(), cleanup)
             return shape(models.RestartResult, {"name": name, "new_request": new})
 
     def priority(self, name: str, value: int, reason: str) -> dict[str, Any]:
-        shape(models.RequestPatch, {"priority": value, "reason": reason})  # the API's bounds, locally too
-        return self._summary(lambda s: actions.update_request(s, name, self.by, reason, priority=value))
+        with translated():
+            shape(models.RequestPatch, {"priority": value, "reason": reason})  # the API's bounds, locally too
+        return self._summary(name, lambda s: actions.update_request(s, name, self.by, reason, priority=value))
 
     # -- admission, sites, bans --------------------------------------------------------------------
     def queue(self, limit: int, offset: int) -> dict[str, Any]:
@@ -265,6 +283,10 @@ class LocalClient:
             return shape(list[models.SiteOut], items)
 
     def site_status(self, name: str, enable: bool, reason: str) -> dict[str, Any]:
+        self._reason(reason)
+        if not SITE_RE.fullmatch(name):  # as the API's path check
+            raise ClientError(f"name: {name!r} is not a CMS site name", EXIT_INVALID,
+                              [{"field": "name", "message": f"must match {SITE_RE.pattern}"}])
         self._sync_sites()
         target = SiteStatus.enabled if enable else SiteStatus.draining
         with self._session() as session:
@@ -279,6 +301,7 @@ class LocalClient:
             return shape(list[models.BanOut], items)
 
     def lift_ban(self, ban_id: int, reason: str) -> dict[str, Any]:
+        self._reason(reason)
         with self._session() as session:
             ban = actions.lift_ban(session, ban_id, self.by, reason)
             return shape(models.BanOut, listings.ban_out(ban, utcnow()))

@@ -10,6 +10,9 @@ rescue DAG and the engine's exit code are cross-checked.  No side effects on req
 from __future__ import annotations
 
 import logging
+import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 
 OUTER_DAG = "workflow.dag"
 STATUS_SUFFIX = ".status"
+GROUP_DAG = "group.dag"
+INNER_STATUS = GROUP_DAG + STATUS_SUFFIX
 ROLE_PREFIXES = (("landing", "Landing"), ("proc_", "Processing"), ("merge", "Merge"), ("cleanup", "Cleanup"))
 
 
@@ -79,35 +84,103 @@ def _role(node: str) -> str:
 _STATE_NAMES = {NodeStatus.DONE: "done", NodeStatus.ERROR: "failed", NodeStatus.FUTILE: "failed",
                 NodeStatus.SUBMITTED: "running", NodeStatus.PRERUN: "running", NodeStatus.POSTRUN: "running",
                 NodeStatus.READY: "idle", NodeStatus.NOT_READY: "idle"}
+_STATE_BY_CODE = {int(code): name for code, name in _STATE_NAMES.items()}
+_RUNNING = (NodeStatus.SUBMITTED, NodeStatus.PRERUN, NodeStatus.POSTRUN)
+_FAILED = (NodeStatus.ERROR, NodeStatus.FUTILE)
+COUNT_KEYS = ("done", "running", "idle", "failed", "held")
+# Parsed status files are remembered per DAG (by submit dir) while the file is unchanged; bounded so a
+# DAG that disappears without a final poll cannot make the cache grow: ~300 concurrent workflows
+# (design §11) with ample headroom.
+CACHED_DAGS = 2000
+
+StatKey = tuple[int, int, int]  # (st_ino, st_mtime_ns, st_size): DAGMan writes .tmp + rename, a new inode
 
 
-def _count(status: DagStatusFile | None, total: int) -> dict[str, int]:
-    counts = {"total": total, "done": 0, "running": 0, "idle": 0, "failed": 0, "held": 0}
-    if status is None:
+def _stat_key(path: str) -> StatKey | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+@dataclass(frozen=True)
+class OuterView:
+    """What a poll needs from the outer status file: per-state WU counts and the WU names by state."""
+
+    counts: dict[str, int]  # done, running, idle, failed, held (without "total")
+    done: frozenset[str]
+    running: tuple[str, ...]
+    failed: frozenset[str]
+    names: tuple[str, ...]  # every node, in file order
+
+    @classmethod
+    def of(cls, status: DagStatusFile) -> OuterView:
+        counts = dict.fromkeys(COUNT_KEYS, 0)
+        done: list[str] = []
+        running: list[str] = []
+        failed: list[str] = []
+        for node in status.nodes:
+            code = node.status
+            counts[_STATE_BY_CODE.get(code) or _STATE_NAMES.get(NodeStatus(code), "idle")] += 1
+            counts["held"] += node.procs_held
+            if code == NodeStatus.DONE:
+                done.append(node.node)
+            elif code in _RUNNING:
+                running.append(node.node)
+            elif code in _FAILED:
+                failed.append(node.node)
+        return cls(counts, frozenset(done), tuple(running), frozenset(failed),
+                   tuple(node.node for node in status.nodes))
+
+
+def _count(view: OuterView | None, total: int) -> dict[str, int]:
+    counts = {"total": total, **dict.fromkeys(COUNT_KEYS, 0)}
+    if view is None:
         counts["idle"] = total
         return counts
-    for node in status.nodes:
-        counts[_STATE_NAMES.get(NodeStatus(node.status), "idle")] += 1
-        counts["held"] += node.procs_held
+    counts.update(view.counts)
     return counts
 
 
+def _role_counts(inner: DagStatusFile) -> dict[str, dict[str, int]]:
+    by_role: dict[str, dict[str, int]] = {}
+    for entry in inner.nodes:
+        role = by_role.setdefault(_role(entry.node), dict.fromkeys(COUNT_KEYS, 0))
+        role[_STATE_NAMES.get(NodeStatus(entry.status), "idle")] += 1
+        role["held"] += entry.procs_held
+    return by_role
+
+
+@dataclass
+class _DagCache:
+    outer: tuple[StatKey, OuterView] | None = None
+    inner: dict[str, tuple[StatKey, dict[str, dict[str, int]]]] = field(default_factory=dict)
+
+
 class DagMonitor:
+    """Stateless towards the database; it only remembers, per process, parsed status files keyed by
+    (inode, mtime, size), so a file DAGMan did not rewrite since the last poll is not parsed again."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._cache: OrderedDict[str, _DagCache] = OrderedDict()
+        self._lock = threading.Lock()
 
     def poll(self, submit_dir: Path, cluster_id: int | None, schedd: str | None, total_wus: int,
              already_completed: set[str]) -> DagPoll:
         dag_file = submit_dir / OUTER_DAG
-        status = self._read_status(dag_file)
-        wu_counts = _count(status, total_wus)
+        cache = self._dag_cache(str(submit_dir))
+        view = self._outer_view(dag_file, cache)
+        wu_counts = _count(view, total_wus)
         engine_state = self._engine_state(cluster_id, schedd)
         poll = DagPoll(wu_counts=wu_counts, node_counts={}, by_role={}, engine_state=engine_state)
-        done_now = {n.node for n in status.nodes if n.status == NodeStatus.DONE} if status else set()
-        self._inner_counts(submit_dir, status, poll)
+        done_now = set(view.done) if view else set()
+        self._inner_counts(submit_dir, view, poll, cache)
         finished = engine_state in (DagJobState.gone, DagJobState.completed, DagJobState.removed)
         if finished:
-            self._finish(dag_file, cluster_id, schedd, status, poll, done_now)
+            self._finish(dag_file, cluster_id, schedd, view, poll, done_now)
+            self.forget(submit_dir)
         for wu in sorted(done_now - already_completed):
             completed = self._completed(submit_dir / wu, wu)
             if completed is None:
@@ -115,6 +188,38 @@ class DagMonitor:
             else:
                 poll.newly_completed.append(completed)
         return poll
+
+    def forget(self, submit_dir: Path) -> None:
+        """Drop what is remembered about a DAG (it ended)."""
+        with self._lock:
+            self._cache.pop(str(submit_dir), None)
+
+    # -- cache -----------------------------------------------------------------------------------
+    def _dag_cache(self, key: str) -> _DagCache:
+        with self._lock:
+            cache = self._cache.get(key)
+            if cache is None:
+                cache = self._cache[key] = _DagCache()
+            self._cache.move_to_end(key)
+            while len(self._cache) > CACHED_DAGS:
+                self._cache.popitem(last=False)
+            return cache
+
+    def _outer_view(self, dag_file: Path, cache: _DagCache) -> OuterView | None:
+        path = dag_file.with_name(dag_file.name + STATUS_SUFFIX)
+        key = _stat_key(str(path))
+        if key is None:
+            cache.outer = None
+            return None
+        if cache.outer is not None and cache.outer[0] == key:
+            return cache.outer[1]
+        status = self._read_status(dag_file)
+        if status is None:
+            cache.outer = None
+            return None
+        view = OuterView.of(status)
+        cache.outer = (key, view)
+        return view
 
     # -- pieces ----------------------------------------------------------------------------------
     @staticmethod
@@ -136,28 +241,39 @@ class DagMonitor:
         except JobUnknown:
             return DagJobState.gone
 
-    def _inner_counts(self, submit_dir: Path, status: DagStatusFile | None, poll: DagPoll) -> None:
-        """Per-role node counts from the inner status files of WUs that are running right now."""
-        by_role: dict[str, dict[str, int]] = {}
-        if status is None:
+    def _inner_counts(self, submit_dir: Path, view: OuterView | None, poll: DagPoll, cache: _DagCache) -> None:
+        """Per-role node counts from the inner status files of WUs that are running right now; a file
+        unchanged since the last poll is not parsed again, and WUs no longer running are forgotten."""
+        if view is None:
+            cache.inner = {}
             return
-        for node in status.nodes:
-            if node.status not in (NodeStatus.SUBMITTED, NodeStatus.PRERUN, NodeStatus.POSTRUN):
+        by_role: dict[str, dict[str, int]] = {}
+        previous, current = cache.inner, {}
+        base = str(submit_dir)
+        for wu in view.running:
+            path = os.path.join(base, wu, INNER_STATUS)
+            key = _stat_key(path)
+            if key is None:
                 continue
-            inner = self._read_status(submit_dir / node.node / "group.dag")
-            if inner is None:
-                continue
-            for entry in inner.nodes:
-                role = by_role.setdefault(_role(entry.node), {"done": 0, "running": 0, "idle": 0, "failed": 0,
-                                                              "held": 0})
-                role[_STATE_NAMES.get(NodeStatus(entry.status), "idle")] += 1
-                role["held"] += entry.procs_held
+            known = previous.get(wu)
+            if known is not None and known[0] == key:
+                roles = known[1]
+            else:
+                inner = self._read_status(Path(base, wu, GROUP_DAG))
+                if inner is None:
+                    continue
+                roles = _role_counts(inner)
+            current[wu] = (key, roles)
+            for name, counts in roles.items():
+                total = by_role.setdefault(name, dict.fromkeys(COUNT_KEYS, 0))
+                for state, n in counts.items():
+                    total[state] += n
+        cache.inner = current
         poll.by_role = by_role
-        poll.node_counts = {k: sum(r[k] for r in by_role.values()) for k in ("done", "running", "idle", "failed",
-                                                                             "held")}
+        poll.node_counts = {k: sum(r[k] for r in by_role.values()) for k in COUNT_KEYS}
 
     def _finish(self, dag_file: Path, cluster_id: int | None, schedd: str | None,
-                status: DagStatusFile | None, poll: DagPoll, done_now: set[str]) -> None:
+                view: OuterView | None, poll: DagPoll, done_now: set[str]) -> None:
         """Cross-check the end of the DAG: exit code, metrics, rescue file, status file."""
         exit_code: int | None = None
         reason = ""
@@ -175,14 +291,12 @@ class DagMonitor:
             except (OSError, ValueError) as exc:
                 log.warning("unreadable metrics %s: %s", metrics_path, exc)
         rescue = newest_rescue(dag_file)
-        failed: set[str] = set()
-        if status is not None:
-            failed |= {n.node for n in status.nodes if n.status in (NodeStatus.ERROR, NodeStatus.FUTILE)}
+        failed: set[str] = set(view.failed) if view is not None else set()
         if rescue is not None and (exit_code or 0) != 0:
             rdag = read_rescue(rescue[1])
             done_now |= set(rdag.done)
-            if status is not None:
-                failed |= {n.node for n in status.nodes} - set(rdag.done)
+            if view is not None:
+                failed |= set(view.names) - set(rdag.done)
         poll.finished = True
         poll.exit_code = exit_code
         poll.succeeded = exit_code == 0 and not failed and not poll.removed

@@ -172,7 +172,7 @@ class Operator:
                 cleanup_policy: CleanupPolicy) -> str:
         row = get_request(session, name)
         allowed = (RequestStatus.held, RequestStatus.active, RequestStatus.partial, RequestStatus.queued,
-                   RequestStatus.stopping, RequestStatus.failed)
+                   RequestStatus.stopping, RequestStatus.failed, RequestStatus.completed)
         _require(row, allowed, "restart")
         if row.superseded_by_request:
             raise ActionRefused(f"request {name} was already restarted as {row.superseded_by_request}")
@@ -183,7 +183,8 @@ class Operator:
         flat.update(RequestName=new_name, ProcessingVersion=version, WMS2CleanupPolicy=cleanup_policy.value)
         if "assignRequest" in doc:
             doc["assignRequest"]["ProcessingVersion"] = version
-        if RequestStatus(row.status) != RequestStatus.failed:
+        # A completed request stays completed (its outputs are superseded, not failed).
+        if RequestStatus(row.status) not in (RequestStatus.failed, RequestStatus.completed):
             try:
                 self.fail(session, name, by, f"superseded by {new_name} (catastrophic recovery): {reason}", now)
             except EngineError as exc:  # the schedd may be gone for good: that is why we restart

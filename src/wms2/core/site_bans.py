@@ -20,6 +20,8 @@ from wms2.config import FailureSettings
 from wms2.core.post_results import iter_post_results
 from wms2.db.tables import InputFileRow, SiteBanRow
 from wms2.domain.enums import InputFileState
+from wms2.sandbox.classify import classify
+from wms2.sandbox.results import PostResult
 
 
 @dataclass
@@ -36,6 +38,16 @@ class SiteFailureStats:
         return self.infrastructure[site] + data
 
 
+def node_category(result: PostResult) -> str:
+    """The node's own failure category.  ``catastrophic`` is a verdict on the WU (siblings failing the
+    same way); for site bans what matters is why the node failed, so it is classified again."""
+    category = result.classification.category
+    if category != "catastrophic":
+        return category
+    tail = "\n".join(result.log_tail)
+    return classify(result.exit_code, str(result.cmssw.get("error_message") or result.message), tail).category
+
+
 def collect(submit_dir: Path) -> SiteFailureStats:
     stats = SiteFailureStats()
     for _wu, result in iter_post_results(submit_dir, final_only=True):
@@ -43,7 +55,7 @@ def collect(submit_dir: Path) -> SiteFailureStats:
         if not site or result.role == "Landing":
             continue
         stats.attempts[site] += 1
-        category = result.classification.category
+        category = node_category(result)
         if category == "infrastructure":
             stats.infrastructure[site] += 1
         elif category == "data":

@@ -189,13 +189,62 @@ def _int(ad: dict[str, Value], key: str) -> int:
     return int(value) if isinstance(value, (int, float)) else 0
 
 
+# One NodeStatus ad exactly as DAGMan (``Dag::DumpNodeStatus``) and ``render`` print it: fixed attribute
+# order, an optional comment after NodeStatus.  Groups: node, status, details, retries, queued, held.
+_NODE_AD = re.compile(
+    r'\[\s*Type\s*=\s*"NodeStatus";\s*Node\s*=\s*"((?:[^"\\\n]|\\.)*)";'
+    r'\s*NodeStatus\s*=\s*(\d+);[ \t]*(?:/\*[^\n]*?\*/)?\s*'
+    r'StatusDetails\s*=\s*"((?:[^"\\\n]|\\.)*)";\s*RetryCount\s*=\s*(\d+);'
+    r'\s*JobProcsQueued\s*=\s*(\d+);\s*JobProcsHeld\s*=\s*(\d+);\s*\]'
+)
+_NODE_TYPE = '"NodeStatus"'
+_NOTE = re.compile(r'DagStatus\s*=\s*\d+;\s*/\*\s*"STATUS_\w+ \(([^)]*)\)"')
+
+
+def _fast_nodes(text: str) -> tuple[list[NodeStatusEntry], str] | None:
+    """The node ads with one compiled regex, and the text left around them (the DagStatus and StatusEnd
+    ads).  None when the file is not in DAGMan's exact layout: the caller then uses the general parser."""
+    nodes: list[NodeStatusEntry] = []
+    first = last = -1
+    for m in _NODE_AD.finditer(text):
+        if last >= 0 and not text[last:m.start()].isspace():
+            return None  # something other than whitespace between two node ads
+        if first < 0:
+            first = m.start()
+        last = m.end()
+        name, code, details, retries, queued, held = m.groups()
+        if "\\" in name:
+            name = _unescape(name)
+        if "\\" in details:
+            details = _unescape(details)
+        nodes.append(NodeStatusEntry(name, int(code), details, int(retries), int(queued), int(held)))
+    if not nodes or text.count(_NODE_TYPE) != len(nodes):
+        return None  # a node ad the regex did not take (other layout), or a node literally named NodeStatus
+    return nodes, text[:first] + text[last:]
+
+
 def read_status_file(path: Path) -> DagStatusFile:
-    text = path.read_text()
-    ads = parse_ads(text)
+    """Read a node status file; DAGMan's own layout takes a single-regex fast path, anything else the
+    general ClassAd parse (both give the same result on DAGMan's layout)."""
+    return parse_status_text(path.read_text(), str(path))
+
+
+def parse_status_text(text: str, source: str = "<status file>") -> DagStatusFile:
+    fast = _fast_nodes(text)
+    return _build(text, source, fast)
+
+
+def parse_status_text_general(text: str, source: str = "<status file>") -> DagStatusFile:
+    """The general ClassAd parse only (the reference the fast path is checked against)."""
+    return _build(text, source, None)
+
+
+def _build(text: str, source: str, fast: tuple[list[NodeStatusEntry], str] | None) -> DagStatusFile:
+    ads = parse_ads(fast[1] if fast is not None else text)
     head = next((a for a in ads if a.get("Type") == "DagStatus"), None)
     if head is None:
-        raise ValueError(f"{path}: no DagStatus ad")
-    note_match = re.search(r'DagStatus\s*=\s*\d+;\s*/\*\s*"STATUS_\w+ \(([^)]*)\)"', text)
+        raise ValueError(f"{source}: no DagStatus ad")
+    note_match = _NOTE.search(fast[1] if fast is not None else text)
     dag_files = head.get("DagFiles")
     status = DagStatusFile(
         dag_files=list(dag_files) if isinstance(dag_files, list) else [],
@@ -210,8 +259,10 @@ def read_status_file(path: Path) -> DagStatusFile:
         ("procs_held", "JobProcsHeld"), ("procs_idle", "JobProcsIdle"),
     ):
         setattr(status, attr, _int(head, key))
+    if fast is not None:
+        status.nodes = fast[0]
     for ad in ads:
-        if ad.get("Type") == "NodeStatus":
+        if ad.get("Type") == "NodeStatus" and fast is None:
             status.nodes.append(NodeStatusEntry(
                 node=str(ad.get("Node", "")), status=_int(ad, "NodeStatus"),
                 details=str(ad.get("StatusDetails") or ""), retry_count=_int(ad, "RetryCount"),

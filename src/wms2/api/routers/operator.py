@@ -22,7 +22,7 @@ from wms2.api.models import (
     RestartResult,
     VersionOut,
 )
-from wms2.core import actions
+from wms2.core import actions, dag_actions
 from wms2.core.errors import error_summary
 from wms2.core.operator import ActionRefused, ReleaseOverrides, versions
 from wms2.core.views import request_summary
@@ -128,3 +128,18 @@ def release_dag(ctx: Ctx, session: DbSession, identity: Operator, dag_id: DagId,
     name = _request_of_dag(session, dag_id)
     by = f"{identity.name} ({body.reason})"  # release_dag records who; the why rides along
     return _act(ctx, lambda: ctx.operator().release_dag(session, name, by))
+
+
+@router.post("/dags/{dag_id}/remove", response_model=DagSummary)
+def remove_dag(ctx: Ctx, session: DbSession, identity: Operator, dag_id: DagId, body: Reason) -> DagRow:
+    """Remove the DAGMan job of a live DAG (DAGMan writes its rescue file); the lifecycle then treats the
+    round as failed (Error Handler: rescue or hold).  For a pause that resumes on its own, use ``stop``."""
+    return _act(ctx, lambda: dag_actions.remove_dag(session, dag_id, identity.name, body.reason, ctx.engine(),
+                                                    utcnow()))
+
+
+@router.post("/dags/{dag_id}/rescue", response_model=DagSummary)
+def rescue_dag(ctx: Ctx, session: DbSession, identity: Operator, dag_id: DagId, body: Reason) -> DagRow:
+    """Force a rescue of a request's current DAG that ended partial or stopped (even when the Error Handler
+    held the request); returns the new ``ready`` rescue DAG, which admission resubmits."""
+    return _act(ctx, lambda: dag_actions.rescue_dag(session, dag_id, identity.name, body.reason, utcnow()))

@@ -1,0 +1,214 @@
+"""The DAG Monitor's fast paths: the single-regex status-file reader and the unchanged-file cache.
+
+The fast reader must agree with the general ClassAd parse on DAGMan's own files (the fixtures) and on
+ours, and fall back to it on any other layout; the cache must re-read a file as soon as it changed and
+give the same poll as a monitor that never caches.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from wms2.core.monitor import CACHED_DAGS, DagMonitor, DagPoll
+from wms2.dagman.model import NodeStatus
+from wms2.dagman.status_file import (
+    DagStatusFile,
+    NodeStatusEntry,
+    _fast_nodes,
+    parse_status_text,
+    parse_status_text_general,
+    read_status_file,
+    render,
+    write_status_file,
+)
+from wms2.engines.base import DagExitInfo, DagJobInfo, DagJobState, Engine, SubmitOptions, SubmitResult
+
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+STATUS_FIXTURES = sorted((FIXTURES / "dagman-runs").rglob("*.node_status"))
+
+
+class RunningEngine(Engine):
+    """Every DAGMan job is running (the monitor only queries)."""
+
+    name = "running"
+
+    def submit_dag(self, dag_file: Path, options: SubmitOptions) -> SubmitResult:
+        raise NotImplementedError
+
+    def query(self, cluster_id: int, schedd: str) -> DagJobInfo:
+        return DagJobInfo(cluster_id=cluster_id, schedd=schedd, state=DagJobState.running, counters={})
+
+    def remove(self, cluster_id: int, schedd: str, reason: str) -> None:
+        raise NotImplementedError
+
+    def hold(self, cluster_id: int, schedd: str, reason: str) -> None:
+        raise NotImplementedError
+
+    def release(self, cluster_id: int, schedd: str) -> None:
+        raise NotImplementedError
+
+    def ping(self, schedd: str) -> bool:
+        return True
+
+    def exit_info(self, cluster_id: int, schedd: str) -> DagExitInfo:
+        raise NotImplementedError
+
+
+class CountingMonitor(DagMonitor):
+    """Counts the status files actually parsed (cache misses)."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.parsed: list[str] = []
+
+    def _read_status(self, dag_file: Path) -> DagStatusFile | None:  # type: ignore[override]
+        self.parsed.append(dag_file.name if dag_file.name == "workflow.dag" else dag_file.parent.name)
+        return DagMonitor._read_status(dag_file)
+
+
+# -- the fast reader ---------------------------------------------------------------------------
+def test_there_are_fixtures() -> None:
+    assert len(STATUS_FIXTURES) >= 3
+
+
+@pytest.mark.parametrize("path", STATUS_FIXTURES, ids=lambda p: p.name)
+def test_fast_path_agrees_with_the_general_parser_on_dagman_files(path: Path) -> None:
+    text = path.read_text()
+    assert _fast_nodes(text) is not None, "DAGMan's own layout must take the fast path"
+    general = parse_status_text_general(text)
+    assert general.nodes, "the general parser found no nodes"
+    assert parse_status_text(text) == general
+    assert read_status_file(path) == general
+
+
+def _status(names: list[str], states: list[int], details: list[str] | None = None) -> DagStatusFile:
+    details = details or [""] * len(names)
+    nodes = [NodeStatusEntry(node=n, status=s, details=d, retry_count=i % 3, procs_queued=int(s == 3),
+                             procs_held=int(i % 7 == 0 and s == 3))
+             for i, (n, s, d) in enumerate(zip(names, states, details, strict=True))]
+    return DagStatusFile(dag_files=["workflow.dag"], timestamp=1_700_000_000, dag_status=3, nodes=nodes,
+                         nodes_total=len(nodes), nodes_done=states.count(5), end_time=1_700_000_000,
+                         next_update=1_700_000_060)
+
+
+def test_fast_path_agrees_on_our_files_with_escapes() -> None:
+    status = _status(["mg_000001", 'odd"name', "back\\slash", "merge"], [5, 6, 3, 0],
+                     ["", 'Job proc (9.0.0) failed with status "1"', "not_idle", "Had an ancestor node fail"])
+    text = render(status)
+    assert _fast_nodes(text) is not None
+    assert parse_status_text(text) == parse_status_text_general(text) == status
+
+
+def test_other_layouts_fall_back_to_the_general_parser() -> None:
+    text = render(_status(["a", "b"], [5, 3]))
+    swapped = text.replace("  RetryCount = 0;\n  JobProcsQueued = 0;", "  JobProcsQueued = 0;\n  RetryCount = 0;")
+    assert swapped != text
+    assert _fast_nodes(swapped) is None
+    assert parse_status_text(swapped) == parse_status_text_general(swapped)
+    assert [n.node for n in parse_status_text(swapped).nodes] == ["a", "b"]
+    named = render(_status(["NodeStatus", "b"], [5, 3]))  # a node literally named like the ad type
+    assert _fast_nodes(named) is None
+    assert [n.node for n in parse_status_text(named).nodes] == ["NodeStatus", "b"]
+
+
+# -- the unchanged-file cache --------------------------------------------------------------------
+def _write_dag(root: Path, states: dict[str, int], inner_running: dict[str, int] | None = None) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    write_status_file(root / "workflow.dag.status", _status(list(states), list(states.values())))
+    for wu, state in states.items():
+        (root / wu).mkdir(exist_ok=True)
+        if state == NodeStatus.DONE:
+            (root / wu / "merge_output.json").write_text(f'{{"work_unit": "{wu}", "files": []}}')
+        if state == NodeStatus.SUBMITTED:
+            procs_done = (inner_running or {}).get(wu, 1)
+            inner = ["landing", "proc_000001", "proc_000002", "proc_000003", "merge", "cleanup"]
+            codes = [5] + [5 if k < procs_done else 3 for k in range(3)] + [0, 0]
+            write_status_file(root / wu / "group.dag.status", _status(inner, codes))
+
+
+def _same(a: DagPoll, b: DagPoll) -> None:
+    assert a.wu_counts == b.wu_counts
+    assert a.node_counts == b.node_counts
+    assert a.by_role == b.by_role
+    assert [w.name for w in a.newly_completed] == [w.name for w in b.newly_completed]
+
+
+def _poll(monitor: DagMonitor, root: Path, known: set[str]) -> DagPoll:
+    return monitor.poll(root, 1, "local", 4, known)
+
+
+def test_unchanged_files_are_not_parsed_again(tmp_path: Path) -> None:
+    root = tmp_path / "round"
+    _write_dag(root, {"mg_000000": 5, "mg_000001": 3, "mg_000002": 3, "mg_000003": 0})
+    monitor = CountingMonitor(RunningEngine())
+    first = _poll(monitor, root, set())
+    assert sorted(monitor.parsed) == ["mg_000001", "mg_000002", "workflow.dag"]
+    monitor.parsed.clear()
+    second = _poll(monitor, root, {"mg_000000"})
+    assert monitor.parsed == []
+    assert first.wu_counts == second.wu_counts == {"total": 4, "done": 1, "running": 2, "idle": 1, "failed": 0,
+                                                    "held": 0}
+    assert first.by_role == second.by_role
+    assert first.by_role["Processing"]["done"] == 2 and first.by_role["Processing"]["running"] == 4
+    assert [w.name for w in first.newly_completed] == ["mg_000000"] and second.newly_completed == []
+
+
+def test_a_changed_file_is_read_again(tmp_path: Path) -> None:
+    root = tmp_path / "round"
+    _write_dag(root, {"mg_000000": 5, "mg_000001": 3, "mg_000002": 3, "mg_000003": 0})
+    monitor = CountingMonitor(RunningEngine())
+    _poll(monitor, root, set())
+    monitor.parsed.clear()
+    # DAGMan rewrites the outer file (mg_000001 done, mg_000003 started) and one inner file.
+    _write_dag(root, {"mg_000000": 5, "mg_000001": 5, "mg_000002": 3, "mg_000003": 3}, {"mg_000002": 3})
+    after = _poll(monitor, root, {"mg_000000"})
+    assert sorted(monitor.parsed) == ["mg_000002", "mg_000003", "workflow.dag"]
+    assert after.wu_counts["done"] == 2 and after.wu_counts["running"] == 2
+    assert [w.name for w in after.newly_completed] == ["mg_000001"]
+    _same(after, _poll(DagMonitor(RunningEngine()), root, {"mg_000000"}))
+
+
+def test_an_in_place_rewrite_with_the_same_inode_is_read_again(tmp_path: Path) -> None:
+    root = tmp_path / "round"
+    _write_dag(root, {"mg_000000": 3, "mg_000001": 3, "mg_000002": 0, "mg_000003": 0})
+    monitor = CountingMonitor(RunningEngine())
+    before = _poll(monitor, root, set())
+    path = root / "workflow.dag.status"
+    inode = path.stat().st_ino
+    stamp = path.stat().st_mtime_ns
+    path.write_text(render(_status(["mg_000000", "mg_000001", "mg_000002", "mg_000003"], [5, 3, 0, 0])))
+    os.utime(path, ns=(stamp, stamp))  # even with the old mtime: the size changed
+    assert path.stat().st_ino == inode
+    monitor.parsed.clear()
+    after = _poll(monitor, root, set())
+    assert "workflow.dag" in monitor.parsed
+    assert before.wu_counts["done"] == 0 and after.wu_counts["done"] == 1
+
+
+def test_a_deleted_status_file_means_no_status(tmp_path: Path) -> None:
+    root = tmp_path / "round"
+    _write_dag(root, {"mg_000000": 5, "mg_000001": 3, "mg_000002": 0, "mg_000003": 0})
+    monitor = CountingMonitor(RunningEngine())
+    _poll(monitor, root, set())
+    (root / "workflow.dag.status").unlink()
+    gone = _poll(monitor, root, set())
+    assert gone.wu_counts == {"total": 4, "done": 0, "running": 0, "idle": 4, "failed": 0, "held": 0}
+    assert gone.newly_completed == [] and gone.by_role == {}
+
+
+def test_finished_wus_are_forgotten_and_the_cache_is_bounded(tmp_path: Path) -> None:
+    root = tmp_path / "round"
+    _write_dag(root, {"mg_000000": 3, "mg_000001": 3, "mg_000002": 0, "mg_000003": 0})
+    monitor = CountingMonitor(RunningEngine())
+    _poll(monitor, root, set())
+    assert set(monitor._cache[str(root)].inner) == {"mg_000000", "mg_000001"}
+    _write_dag(root, {"mg_000000": 5, "mg_000001": 3, "mg_000002": 0, "mg_000003": 0})
+    _poll(monitor, root, set())
+    assert set(monitor._cache[str(root)].inner) == {"mg_000001"}
+    for i in range(CACHED_DAGS + 5):
+        monitor._dag_cache(f"/nowhere/{i}")
+    assert len(monitor._cache) == CACHED_DAGS
+    assert str(root) not in monitor._cache  # least recently polled first out

@@ -1,0 +1,137 @@
+"""Output Manager: exactly-once registration, block close/archive, backoff and give-up."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from wms2.config import Settings
+from wms2.core.output_manager import OutputManager
+from wms2.db.catalog_tables import CatalogFileRow, CatalogLumiRow
+from wms2.db.session import Database
+from wms2.db.tables import DagRow, LocalRuleRow, ProcessingBlockRow, RequestRow, WorkflowRow
+from wms2.domain.enums import BlockStatus, DAGStatus, RequestStatus, WorkflowStatus
+from wms2.services.outputs import LocalCatalogWriter, LocalRuleService, RegistrationError
+
+DATASET = "/Prim/Era-Proc-v1/AODSIM"
+
+
+def _wu(name: str, n_files: int = 2) -> dict[str, Any]:
+    return {"site": "T2_XX_SiteA", "registered": False, "metrics": None, "processed_input_lfns": [],
+            "files": [{"dataset": DATASET, "tier": "AODSIM",
+                       "lfn": f"/store/mc/Era/Prim/AODSIM/Proc-v1/{name}-{i}.root",
+                       "size": 100 + i, "adler32": "0000abcd", "events": 10, "lumis": {"1": [i + 1]},
+                       "input_lfns": []} for i in range(n_files)]}
+
+
+def _setup(db: Database, wus: int = 2) -> tuple[int, int]:
+    with db.session() as s:
+        req = RequestRow(name="r", requestor="t", request_type="StepChain", document={}, spec={}, priority=1,
+                         status=RequestStatus.active, output_datasets=[DATASET])
+        s.add(req)
+        s.flush()
+        wf = WorkflowRow(request_id=req.id, request_name="r", status=WorkflowStatus.active)
+        s.add(wf)
+        s.flush()
+        dag = DagRow(workflow_id=wf.id, round=0, dag_file="/x/workflow.dag", submit_dir="/x", total_work_units=wus,
+                     status=DAGStatus.running, completed_work_units={f"mg_{i:06d}": _wu(f"mg_{i:06d}")
+                                                                      for i in range(wus)})
+        s.add(dag)
+        s.flush()
+        s.add(ProcessingBlockRow(workflow_id=wf.id, dag_id=dag.id, round=0, block_index=0, dataset=DATASET,
+                                 total_work_units=wus, status=BlockStatus.open))
+        return wf.id, dag.id
+
+
+def _files(db: Database) -> int:
+    with db.session() as s:
+        return s.scalar(select(func.count(CatalogFileRow.id))) or 0
+
+
+def test_register_close_archive_once(db: Database, settings: Settings) -> None:
+    wf_id, dag_id = _setup(db)
+    om = OutputManager(settings, LocalCatalogWriter, LocalRuleService)
+    now = datetime.now(UTC)
+    for _ in range(2):  # a repeated cycle adds nothing
+        with db.session() as s:
+            wf, dag = s.get(WorkflowRow, wf_id), s.get(DagRow, dag_id)
+            om.register(s, wf, dag, now)
+            om.finish_blocks(s, wf, now)
+    assert _files(db) == 4
+    with db.session() as s:
+        block = s.scalar(select(ProcessingBlockRow))
+        assert block.status == BlockStatus.archived and not block.is_open
+        assert sorted(block.completed_work_units) == ["mg_000000", "mg_000001"]
+        assert s.get(LocalRuleRow, block.archival_rule_id).rse_expression == settings.output.archival_rse
+        assert len(block.source_rule_ids) == 2
+        assert s.scalar(select(func.count(CatalogLumiRow.id))) == 4
+        assert all(w["registered"] for w in s.get(DagRow, dag_id).completed_work_units.values())
+
+
+class ExternalCatalog(LocalCatalogWriter):
+    """An 'external' catalog: its writes commit on their own, whatever happens to WMS2's transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def _run(self, method: str, *args: Any) -> Any:
+        with self.db.session() as s:
+            return getattr(LocalCatalogWriter(s), method)(*args)
+
+    def open_block(self, dataset: str, block: str) -> None:
+        self._run("open_block", dataset, block)
+
+    def register_files(self, dataset: str, block: str, files: Any) -> int:
+        return self._run("register_files", dataset, block, files)
+
+    def close_block(self, block: str) -> None:
+        self._run("close_block", block)
+
+
+def test_crash_between_registration_and_db_write(db: Database, settings: Settings) -> None:
+    wf_id, dag_id = _setup(db, wus=1)
+    om = OutputManager(settings, lambda _s: ExternalCatalog(db), LocalRuleService)
+    now = datetime.now(UTC)
+    session: Session
+    with db.engine.connect() as conn, Session(conn) as session:
+        wf, dag = session.get(WorkflowRow, wf_id), session.get(DagRow, dag_id)
+        om.register(session, wf, dag, now)
+        session.rollback()  # the crash: WMS2's own write is lost, the catalog kept the files
+    assert _files(db) == 2
+    with db.session() as s:
+        assert s.get(DagRow, dag_id).completed_work_units["mg_000000"]["registered"] is False
+        om.register(s, s.get(WorkflowRow, wf_id), s.get(DagRow, dag_id), now)
+    assert _files(db) == 2  # the retry found them: nothing registered twice
+    with db.session() as s:
+        assert s.get(DagRow, dag_id).completed_work_units["mg_000000"]["registered"] is True
+
+
+class FailingCatalog(LocalCatalogWriter):
+    def register_files(self, dataset: str, block: str, files: Any) -> int:
+        raise RegistrationError("DBS answered 503")
+
+
+def test_backoff_then_give_up(db: Database, settings: Settings) -> None:
+    wf_id, dag_id = _setup(db, wus=1)
+    om = OutputManager(settings, FailingCatalog, LocalRuleService)
+    start = datetime.now(UTC)
+
+    def cycle(at: datetime) -> ProcessingBlockRow:
+        with db.session() as s:
+            om.register(s, s.get(WorkflowRow, wf_id), s.get(DagRow, dag_id), at)
+        with db.session() as s:
+            block = s.scalar(select(ProcessingBlockRow))
+            s.expunge(block)
+            return block
+
+    assert cycle(start).attempt_count == 1
+    assert cycle(start + timedelta(seconds=30)).attempt_count == 1  # not due before 60 s
+    assert cycle(start + timedelta(seconds=61)).attempt_count == 2
+    assert cycle(start + timedelta(seconds=61 + 299)).attempt_count == 2  # next wait is 5 min
+    block = cycle(start + timedelta(seconds=61 + 301))
+    assert block.attempt_count == 3 and "503" in (block.last_error or "")
+    block = cycle(start + timedelta(days=3, seconds=1))
+    assert block.status == BlockStatus.failed
