@@ -1,6 +1,6 @@
 """One lifecycle cycle at CMS scale: N ``active`` requests whose outer DAGs each have W work units.
 
-Usage: ``python bench/lifecycle_cycle.py [--requests 300] [--work-units 1250] [--cycles 5]
+Usage: ``python bench/lifecycle_cycle.py [--requests 300] [--work-units 1250] [--cycles 4]
 [--new-per-cycle 3] [--engine memory|local] [--dir DIR] [--keep] [--profile FILE]``.
 
 Sets up a throw-away WMS2 home (SQLite) with N requests in ``active``, each with its workflow, a
@@ -470,7 +470,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--work-units", type=int, default=1250)
-    parser.add_argument("--cycles", type=int, default=5)
+    parser.add_argument("--cycles", type=int, default=4)
     parser.add_argument("--new-per-cycle", type=int, default=3, help="WUs per DAG newly DONE before each cycle")
     parser.add_argument("--engine", choices=("memory", "local"), default="memory")
     parser.add_argument("--slim-records", action="store_true",

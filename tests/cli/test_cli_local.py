@@ -82,6 +82,8 @@ def test_watch_once(state: State) -> None:
     text = wms2("watch", "r_active", "--once")
     assert text.code == 0 and "mg_000000" in text.out and "1/2" in text.out
     assert wms2("watch", "nope", "--once").code == 4
+    live = wms2("watch", "r_done", "--interval", "0.2")  # live mode ends by itself on a terminal request
+    assert live.code == 0 and "completed" in live.out
 
 
 def test_actions_through_the_engine(state: State, engine: RecordingEngine) -> None:

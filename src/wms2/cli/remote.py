@@ -68,9 +68,9 @@ class RemoteClient:
                           errors if isinstance(errors, list) else None)
 
     def _pages(self, path: str, params: dict[str, Any]) -> list[Any]:
+        """Every item of a listing, in pages of the server's default size (whatever its maximum is)."""
         clean = {k: v for k, v in params.items() if v is not None}
-        return all_pages(lambda limit, offset: self._call("GET", path, params={**clean, "limit": limit,
-                                                                                 "offset": offset}))
+        return all_pages(lambda _limit, offset: self._call("GET", path, params={**clean, "offset": offset}))
 
     # -- requests ----------------------------------------------------------------------------------
     def submit(self, documents: list[tuple[str, dict[str, Any]]], requestor: str | None) -> list[dict[str, Any]]:

@@ -46,7 +46,7 @@ def _generation(name: str, events: int, per_job: int, adaptive: bool, faults: li
 def _faults(lfns: list[str]) -> list[tuple[str, Any]]:
     transient = _generation("faults_transient", 2000, 100, False,
                             [{"exit_code": 50115, "work_units": ["mg_000003"], "fail_attempts": 4}])
-    site = _generation("faults_site", 4000, 100, True, [{"exit_code": 60311, "only_at_site": FAILING_SITE}])
+    site = _generation("faults_site", 3000, 100, True, [{"exit_code": 60311, "only_at_site": FAILING_SITE}])
     memory = _generation("faults_memory", 400, 100, False, [
         {"memory_blowup_mb": 400, "work_units": ["mg_000000"], "nodes": ["proc_000000"], "fail_attempts": 1}])
     memory.update(Memory=300, Multicore=1)
@@ -57,19 +57,26 @@ def _faults(lfns: list[str]) -> list[tuple[str, Any]]:
     return [(d["RequestName"], d) for d in (transient, site, memory, data)]
 
 
+HELD_BAD_WUS = ["mg_000001", "mg_000004", "mg_000006", "mg_000008"]
+
+
 def _held(_lfns: list[str]) -> list[tuple[str, Any]]:
-    bad = ["mg_000001", "mg_000004", "mg_000006", "mg_000008"]
-    doc = _generation("held_permanent", 2000, 100, False, [{"exit_code": 8001, "work_units": bad}])
-    return [("held_permanent", doc)]
+    """Two requests whose round 0 loses 40 % of its WUs to a permanent error: one for ``release``
+    (the fault is limited to round 0, so the next round succeeds), one for ``fail``."""
+    fault = [{"exit_code": 8001, "work_units": HELD_BAD_WUS, "rounds": [0]}]
+    return [(n, _generation(n, 2000, 100, False, fault)) for n in ("held_permanent", "held_other")]
 
 
 _SMALL_WUS = {"jobs_per_work_unit": 2, "merge_group_maxjobs": 10}
 SCENARIOS: dict[str, Scenario] = {
     "default": Scenario("default", _default),
     "faults": Scenario("faults", _faults, overrides={
-        "planning": _SMALL_WUS,
+        # Ten WUs from the pilot round on, so that the failing site surely receives some.
+        "planning": {"jobs_per_work_unit": 4, "first_round_work_units": 10, "work_units_per_round": 10,
+                     "merge_group_maxjobs": 10},
         "failures": {"rescue_failure_ratio": 0.95, "bad_file_min_sites": 1},
         "resources": {"default_memory_per_core_mb": 100},
     }),
-    "held": Scenario("held", _held, overrides={"planning": _SMALL_WUS}, expected={"held_permanent": "held"}),
+    "held": Scenario("held", _held, overrides={"planning": _SMALL_WUS},
+                     expected={"held_permanent": "held", "held_other": "held"}),
 }

@@ -134,18 +134,13 @@ class Operator:
         return produced
 
     def abort(self, session: Session, name: str, by: str, reason: str, now: datetime) -> RequestRow:
-        row = get_request(session, name)
-        terminal = (RequestStatus.completed, RequestStatus.failed, RequestStatus.aborted)
-        if RequestStatus(row.status) in terminal:
-            raise ActionRefused(f"cannot abort request {name}: it is already {row.status}")
-        if RequestStatus(row.status) not in (RequestStatus.new, RequestStatus.submitted):
-            wf = workflow_of(session, row)
-            dag = _current_dag(session, row)
-            if _remove_live_dag(session, self.engine, dag, f"WMS2 abort by {by}: {reason}") and dag is not None:
-                transition_dag(session, dag, DAGStatus.removed, f"request aborted: {reason}")
-            transition_workflow(wf, WorkflowStatus.aborted)
-        transition(row, RequestStatus.aborted, by, f"aborted: {reason}", now)
-        return row
+        """Requestor cancel: one implementation, shared with the API (:func:`wms2.core.actions.abort`)."""
+        from wms2.core.actions import Conflict, abort
+
+        try:
+            return abort(session, name, by, reason, engine=lambda: self.engine, now=now)
+        except Conflict as exc:
+            raise ActionRefused(str(exc)) from None
 
     # -- DAG hold / release (pause without losing the queue slot) ---------------------------------
     def hold_dag(self, session: Session, name: str, by: str, reason: str) -> DagRow:
