@@ -12,7 +12,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from wms2.domain.enums import CleanupPolicy, SplittingAlgo
-from wms2.sandbox.manifest import FaultSpec
 from wms2.domain.safety import (
     AcquisitionEra,
     CmsswVersion,
@@ -26,6 +25,7 @@ from wms2.domain.safety import (
     SiteName,
     StepName,
 )
+from wms2.sandbox.manifest import FaultSpec
 
 MAX_PRIORITY = 999_999
 MAX_EVENTS = 10**11  # absurd-size guard: 100 billion events
