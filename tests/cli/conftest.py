@@ -23,8 +23,8 @@ from tests.core.helpers import stepchain_doc, submit
 from wms2.api import create_app
 from wms2.api.auth import create_token
 from wms2.cli import app
+from wms2.cli.client import LocalClient
 from wms2.config import Settings, load_settings
-from wms2.core.cli_client import LocalClient
 from wms2.core.lifecycle import LifecycleManager
 from wms2.core.transitions import SYSTEM, transition, transition_dag, transition_workflow
 from wms2.dagman.status_file import DagStatusFile, NodeStatusEntry, write_status_file

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from wms2.cli.client import ClientError, LocalClient, WmsClient
 from wms2.config import Settings, load_settings
-from wms2.core.cli_client import ClientError, LocalClient, WmsClient
 
 HomeOpt = Annotated[
     Path | None,

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from wms2.cli.client import EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNAVAILABLE, Release, WmsClient, whoami
 from wms2.cli.common import (
     HomeOpt,
     JsonOpt,
@@ -28,7 +29,6 @@ from wms2.cli.common import (
     settings_for,
 )
 from wms2.config import Settings
-from wms2.core.cli_client import EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNAVAILABLE, Release, WmsClient, whoami
 from wms2.core.operator import ActionRefused, Operator
 from wms2.core.service import open_database
 from wms2.db.session import Database

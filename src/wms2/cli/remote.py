@@ -1,4 +1,4 @@
-"""The REST API as a :class:`wms2.core.cli_client.WmsClient` (``--server URL --token T``).
+"""The REST API as a :class:`wms2.cli.client.WmsClient` (``--server URL --token T``).
 
 Each method is one or a few HTTP calls; answers are shaped by the same response models as the local
 client, so both print the same JSON.  Error bodies of the server (``{"status", "detail", "errors"}``)
@@ -14,7 +14,7 @@ import httpx
 
 from wms2.api import models
 from wms2.api.app import API_PREFIX
-from wms2.core.cli_client import (
+from wms2.cli.client import (
     EXIT_INVALID,
     EXIT_NOT_FOUND,
     EXIT_OTHER,

@@ -10,6 +10,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.table import Table
 
+from wms2.cli.client import EXIT_INVALID, ClientError
 from wms2.cli.common import (
     HomeOpt,
     JsonOpt,
@@ -23,7 +24,6 @@ from wms2.cli.common import (
     settings_for,
 )
 from wms2.cli.common import open_client as client_for
-from wms2.core.cli_client import EXIT_INVALID, ClientError
 from wms2.core.service import build_lifecycle, configure_logging, init_home, open_database
 from wms2.core.workflow_manager import parse_document_text
 from wms2.db.migrate import current_revision, upgrade

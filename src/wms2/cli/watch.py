@@ -16,8 +16,8 @@ from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
+from wms2.cli.client import ClientError, WmsClient
 from wms2.cli.common import HomeOpt, JsonOpt, ServerOpt, TokenOpt, client, console, print_json
-from wms2.core.cli_client import ClientError, WmsClient
 from wms2.domain.enums import TERMINAL_REQUEST_STATUSES
 
 DEFAULT_INTERVAL_S = 2.0
