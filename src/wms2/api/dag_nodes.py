@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from wms2.dagman.model import NodeStatus
-from wms2.dagman.status_file import DagStatusFile, NodeStatusEntry, read_status_file
+from wms2.dagman.status_file import DagStatusFile, NodeStatusEntry, try_read_status_file
 from wms2.sandbox.results import ELECTED_SITE_FILE, POST_SUFFIX
 
 log = logging.getLogger(__name__)
@@ -31,13 +31,7 @@ def _role(node: str) -> str:
 
 
 def _read(path: Path) -> DagStatusFile | None:
-    try:
-        return read_status_file(path)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        log.warning("unreadable status file %s: %s", path, exc)
-        return None
+    return try_read_status_file(path)
 
 
 def _status_name(code: int) -> str:

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from wms2.dagman.metrics import read_metrics
 from wms2.dagman.model import NodeStatus
 from wms2.dagman.rescue import newest_rescue, read_rescue
-from wms2.dagman.status_file import DagStatusFile, read_status_file
+from wms2.dagman.status_file import DagStatusFile, try_read_status_file
 from wms2.engines.base import DagJobState, Engine, EngineError, JobUnknown
 from wms2.sandbox.results import (
     ELECTED_SITE_FILE,
@@ -224,14 +224,7 @@ class DagMonitor:
     # -- pieces ----------------------------------------------------------------------------------
     @staticmethod
     def _read_status(dag_file: Path) -> DagStatusFile | None:
-        path = dag_file.with_name(dag_file.name + STATUS_SUFFIX)
-        try:
-            return read_status_file(path)
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            log.warning("unreadable status file %s: %s", path, exc)
-            return None
+        return try_read_status_file(dag_file.with_name(dag_file.name + STATUS_SUFFIX))
 
     def _engine_state(self, cluster_id: int | None, schedd: str | None) -> DagJobState | None:
         if cluster_id is None or schedd is None:

@@ -7,6 +7,7 @@ files and ours (new-syntax ads, C comments, string lists).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -16,6 +17,9 @@ from pathlib import Path
 from wms2.dagman.model import NodeStatus
 
 STATUS_NAMES = {s.value: f"STATUS_{s.name}" for s in NodeStatus}
+
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -272,3 +276,14 @@ def _build(text: str, source: str, fast: tuple[list[NodeStatusEntry], str] | Non
             status.end_time = _int(ad, "EndTime")
             status.next_update = _int(ad, "NextUpdate")
     return status
+
+
+def try_read_status_file(path: Path) -> DagStatusFile | None:
+    """The status file, or None when it does not exist yet or cannot be read (logged)."""
+    try:
+        return read_status_file(path)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        _log.warning("unreadable status file %s: %s", path, exc)
+        return None
