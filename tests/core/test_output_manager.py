@@ -12,7 +12,7 @@ from wms2.config import Settings
 from wms2.core.output_manager import OutputManager
 from wms2.db.catalog_tables import CatalogFileRow, CatalogLumiRow
 from wms2.db.session import Database
-from wms2.db.tables import DagRow, LocalRuleRow, ProcessingBlockRow, RequestRow, WorkflowRow
+from wms2.db.tables import DagRow, LocalRuleRow, ProcessingBlockRow, RequestRow, WorkflowRow, WorkUnitRecordRow
 from wms2.domain.enums import BlockStatus, DAGStatus, RequestStatus, WorkflowStatus
 from wms2.services.outputs import LocalCatalogWriter, LocalRuleService, RegistrationError
 
@@ -36,10 +36,12 @@ def _setup(db: Database, wus: int = 2) -> tuple[int, int]:
         wf = WorkflowRow(request_id=req.id, request_name="r", status=WorkflowStatus.active)
         s.add(wf)
         s.flush()
+        names = [f"mg_{i:06d}" for i in range(wus)]
         dag = DagRow(workflow_id=wf.id, round=0, dag_file="/x/workflow.dag", submit_dir="/x", total_work_units=wus,
-                     status=DAGStatus.running, completed_work_units={f"mg_{i:06d}": _wu(f"mg_{i:06d}")
-                                                                      for i in range(wus)})
+                     status=DAGStatus.running, completed_work_units={n: {"site": "T2_XX_SiteA"} for n in names})
         s.add(dag)
+        s.add_all(WorkUnitRecordRow(workflow_id=wf.id, round=0, name=n, site="T2_XX_SiteA", record=_wu(n))
+                  for n in names)
         s.flush()
         s.add(ProcessingBlockRow(workflow_id=wf.id, dag_id=dag.id, round=0, block_index=0, dataset=DATASET,
                                  total_work_units=wus, status=BlockStatus.open))
@@ -68,7 +70,7 @@ def test_register_close_archive_once(db: Database, settings: Settings) -> None:
         assert s.get(LocalRuleRow, block.archival_rule_id).rse_expression == settings.output.archival_rse
         assert len(block.source_rule_ids) == 2
         assert s.scalar(select(func.count(CatalogLumiRow.id))) == 4
-        assert all(w["registered"] for w in s.get(DagRow, dag_id).completed_work_units.values())
+        assert all(s.scalars(select(WorkUnitRecordRow.registered)))
 
 
 class ExternalCatalog(LocalCatalogWriter):
@@ -102,11 +104,11 @@ def test_crash_between_registration_and_db_write(db: Database, settings: Setting
         session.rollback()  # the crash: WMS2's own write is lost, the catalog kept the files
     assert _files(db) == 2
     with db.session() as s:
-        assert s.get(DagRow, dag_id).completed_work_units["mg_000000"]["registered"] is False
+        assert s.scalar(select(WorkUnitRecordRow.registered)) is False
         om.register(s, s.get(WorkflowRow, wf_id), s.get(DagRow, dag_id), now)
     assert _files(db) == 2  # the retry found them: nothing registered twice
     with db.session() as s:
-        assert s.get(DagRow, dag_id).completed_work_units["mg_000000"]["registered"] is True
+        assert s.scalar(select(WorkUnitRecordRow.registered)) is True
 
 
 class FailingCatalog(LocalCatalogWriter):

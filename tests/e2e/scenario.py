@@ -18,6 +18,7 @@ from wms2.core.operator import Operator
 from wms2.core.service import init_home
 from wms2.core.wiring import build_operator, build_workers
 from wms2.core.workflow_manager import submit_documents
+from wms2.core.wu_records import workflow_outputs
 from wms2.db.session import Database
 from wms2.db.tables import DagRow, RequestRow, WorkflowRow
 from wms2.engines.base import Engine
@@ -106,13 +107,10 @@ class Scenario:
         self.db.dispose()
 
 
-def registered_lfns(dags: list[DagRow]) -> list[str]:
-    """Every LFN recorded as produced by a completed WU, over the whole DAG chain (duplicates kept)."""
-    seen: dict[str, list[str]] = {}
-    for dag in dags:
-        for wu, rec in dag.completed_work_units.items():
-            seen.setdefault(f"{dag.round}/{wu}", [f["lfn"] for f in rec["files"]])
-    return [lfn for lfns in seen.values() for lfn in lfns]
+def registered_lfns(db: Database, workflow_id: int) -> list[str]:
+    """Every LFN recorded as produced by a completed WU of the workflow (duplicates kept)."""
+    with db.session() as s:
+        return [f["lfn"] for rec in workflow_outputs(s, workflow_id).values() for f in rec["files"]]
 
 
 def elected_sites(dag: DagRow) -> dict[str, str]:

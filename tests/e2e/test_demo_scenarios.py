@@ -46,7 +46,10 @@ def _dags(db: Database, name: str) -> list[DagRow]:
 
 
 def _once(db: Database, name: str, events: int | None) -> None:
-    lfns = registered_lfns(_dags(db, name))
+    with db.session() as s:
+        req = s.scalar(select(RequestRow).where(RequestRow.name == name))
+        wf_id = s.scalar(select(WorkflowRow.id).where(WorkflowRow.request_id == req.id))
+    lfns = registered_lfns(db, wf_id)
     assert len(lfns) == len(set(lfns))
     with db.session() as s:
         assert s.scalar(select(func.count(CatalogFileRow.id)).where(CatalogFileRow.lfn.in_(lfns))) == len(lfns)

@@ -26,7 +26,7 @@ def scenario(tmp_path: Path) -> Iterator[Scenario]:
 
 
 def _catalog_once(sc: Scenario, name: str, events: int) -> None:
-    lfns = registered_lfns(sc.dags(name))
+    lfns = registered_lfns(sc.db, sc.workflow(name).id)
     assert len(lfns) == len(set(lfns))
     with sc.db.session() as s:
         assert s.scalar(select(func.count(CatalogFileRow.id)).where(CatalogFileRow.lfn.in_(lfns))) == len(lfns)

@@ -18,6 +18,7 @@ from wms2.config import load_settings
 from wms2.core.demo import demo_settings, load_samples
 from wms2.core.service import init_home
 from wms2.core.workflow_manager import submit_documents
+from wms2.core.wu_records import workflow_outputs
 from wms2.db.catalog_tables import CatalogFileRow
 from wms2.db.session import Database
 from wms2.db.tables import DagRow, RequestRow, WorkflowRow
@@ -80,8 +81,7 @@ def test_kill_9_mid_round_then_restart(tmp_path: Path) -> None:
     with db.session() as s:
         wf = s.scalar(select(WorkflowRow))
         assert wf.events_produced == 12000
-        dags = list(s.scalars(select(DagRow).where(DagRow.status == "completed")))
-        lfns = [f["lfn"] for d in dags for wu in d.completed_work_units.values() for f in wu["files"]]
+        lfns = [f["lfn"] for rec in workflow_outputs(s, wf.id).values() for f in rec["files"]]
         assert len(lfns) == len(set(lfns))
         assert s.scalar(select(func.count(CatalogFileRow.id))) == len(lfns)
         assert sum(f.events for f in s.scalars(select(CatalogFileRow))) == 12000

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from wms2.config import Settings, load_settings
 from wms2.core.demo import DemoResult, load_samples, run_demo
+from wms2.core.wu_records import workflow_outputs
 from wms2.db.catalog_tables import CatalogBlockRow, CatalogDatasetRow, CatalogFileRow, CatalogLumiRow
 from wms2.db.session import Database
 from wms2.db.tables import DagRow, LocalRuleRow, ProcessingBlockRow, RequestRow, WorkflowRow
@@ -89,12 +90,10 @@ def test_generation_adapts_over_rounds(run: Any) -> None:
 
 def test_generation_events_exactly_once(run: Any) -> None:
     _, db, _ = run
-    req, wf, dags = _workflow(db, "e2e_generation")
+    req, wf, _dags = _workflow(db, "e2e_generation")
     ranges: list[tuple[int, int]] = []
-    for dag in dags:
-        if dag.status != "completed":
-            continue
-        for wu in dag.completed_work_units.values():
+    with db.session() as s:
+        for wu in workflow_outputs(s, wf.id).values():
             for f in wu["files"]:
                 ranges.extend(tuple(r) for r in f["event_ranges"])
     ranges.sort()
@@ -141,8 +140,7 @@ def test_blocks_one_per_dataset_per_round_all_archived(run: Any) -> None:
                 assert catalog_block is not None and not catalog_block.is_open
                 assert s.get(LocalRuleRow, b.archival_rule_id).kind == "archival"
                 assert set(b.source_rule_ids) == set(b.completed_work_units)
-            lfns = [lfn for d in dags for wu in d.completed_work_units.values() for lfn in
-                    (f["lfn"] for f in wu["files"])]
+            lfns = [f["lfn"] for wu in workflow_outputs(s, wf.id).values() for f in wu["files"]]
             assert len(lfns) == len(set(lfns))
             n_catalog = len(s.scalars(select(CatalogFileRow.lfn).where(CatalogFileRow.lfn.in_(lfns))).all())
             assert n_catalog == len(lfns)

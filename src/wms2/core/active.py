@@ -8,13 +8,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import flag_modified
 
 from wms2.core.monitor import DagMonitor, DagPoll
 from wms2.core.output_manager import OutputManager
 from wms2.core.rounds import apply_production_steps, finish_round, running_fraction
 from wms2.core.transitions import SYSTEM, transition, transition_dag, transition_workflow
 from wms2.core.workers import HandlerContext
+from wms2.core.wu_records import store_completed
 from wms2.db.tables import DagHistoryRow, DagRow, ProcessingBlockRow, RequestRow, WorkflowRow
 from wms2.domain.enums import BlockStatus, CleanupPolicy, DAGStatus, RequestStatus, WorkflowStatus
 from wms2.engines.base import DagJobState, ScheddUnreachable
@@ -66,10 +66,8 @@ class ActiveHandler:
                 return
             self._record_poll(session, workflow, dag, poll)
             if not poll.finished and self._production_step_stop(ctx, request, workflow, dag):
-                self._write_completed(dag, poll)
                 return
             report = self.outputs.register(session, workflow, dag, ctx.now)
-            self._write_completed(dag, poll)
             self.outputs.finish_blocks(session, workflow, ctx.now, report)
             if not poll.finished:
                 return
@@ -105,10 +103,7 @@ class ActiveHandler:
                                  set(dag.completed_work_units))
 
     def _record_poll(self, session: Session, workflow: WorkflowRow, dag: DagRow, poll: DagPoll) -> None:
-        if poll.newly_completed:
-            # Added in place: the (large) column is not written by the flushes the Output Manager makes
-            # while registering; ``_write_completed`` marks it modified once, so it is written once.
-            dag.completed_work_units.update({wu.name: wu.as_record() for wu in poll.newly_completed})
+        store_completed(session, dag, poll.newly_completed)
         counters = {**{f"wu_{k}": v for k, v in poll.wu_counts.items()}, **poll.node_counts}
         if counters != dag.node_counters:
             session.add(DagHistoryRow(dag_id=dag.id, event="poll", detail={"counters": counters,
@@ -123,13 +118,6 @@ class ActiveHandler:
             transition_dag(session, dag, DAGStatus.halted, "DAGMan job held")
         elif dag.status == DAGStatus.halted and poll.engine_state == DagJobState.running:
             transition_dag(session, dag, DAGStatus.running, "DAGMan job released")
-
-    @staticmethod
-    def _write_completed(dag: DagRow, poll: DagPoll) -> None:
-        """Make sure the newly completed WUs added in place by ``_record_poll`` are written (an
-        unconditional UPDATE of the column at the next flush, whatever the Output Manager did)."""
-        if poll.newly_completed:
-            flag_modified(dag, "completed_work_units")
 
     def _dag_ended(self, ctx: HandlerContext, request: RequestRow, workflow: WorkflowRow, dag: DagRow,
                    poll: DagPoll) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from wms2.config import Settings
 from wms2.core.transitions import transition_block
+from wms2.core.wu_records import round_records
 from wms2.db.tables import DagRow, ProcessingBlockRow, WorkflowRow
 from wms2.domain.enums import BlockStatus
 from wms2.services.outputs import CatalogWriter, OutputFile, RegistrationError, RuleService, block_name
@@ -84,19 +85,18 @@ class OutputManager:
 
     # -- per work unit ---------------------------------------------------------------------------
     def register(self, session: Session, workflow: WorkflowRow, dag: DagRow, now: datetime) -> OutputReport:
-        """Register every completed, not yet registered WU of ``dag``; then close finished blocks."""
+        """Register every completed, not yet registered WU of the round; then close finished blocks."""
         report = OutputReport()
+        pending = round_records(session, dag, pending_only=True)
+        if not pending:
+            return report
         blocks = {b.dataset: b for b in session.scalars(select(ProcessingBlockRow).where(
             ProcessingBlockRow.workflow_id == workflow.id, ProcessingBlockRow.round == dag.round))}
         catalog, rules = self.catalog_factory(session), self.rules_factory(session)
-        completed = dict(dag.completed_work_units)
-        for wu_name, wu in sorted(completed.items()):
-            if wu.get("registered"):
-                continue
-            if self._register_wu(wu_name, wu, blocks, catalog, rules, now, report):
-                completed[wu_name] = {**wu, "registered": True}
-                report.work_units_registered.append(wu_name)
-        dag.completed_work_units = completed
+        for row in pending:
+            if self._register_wu(row.name, row.record, blocks, catalog, rules, now, report):
+                row.registered = True
+                report.work_units_registered.append(row.name)
         return report
 
     def _register_wu(self, wu_name: str, wu: dict[str, Any], blocks: dict[str, ProcessingBlockRow],

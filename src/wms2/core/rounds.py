@@ -15,12 +15,13 @@ from sqlalchemy.orm import Session
 
 from wms2.core.aggregation import aggregate_steps, round_summary
 from wms2.core.transitions import SYSTEM
+from wms2.core.wu_records import round_outputs
 from wms2.db.tables import DagRow, InputFileRow, ProcessingBlockRow, RequestRow, WorkflowRow
 from wms2.domain.enums import BlockStatus, InputFileState
 
 
 def finish_round(session: Session, request: RequestRow, workflow: WorkflowRow, dag: DagRow, now: datetime) -> None:
-    wus = dag.completed_work_units
+    wus = round_outputs(session, dag)
     summaries = [wu["metrics"] for wu in wus.values() if wu.get("metrics")]
     if summaries:
         agg = aggregate_steps(summaries)
@@ -38,7 +39,7 @@ def finish_round(session: Session, request: RequestRow, workflow: WorkflowRow, d
     dag.round_metrics = {**dag.round_metrics, "events_registered": produced,
                          "work_units_completed": len(wus)}
     workflow.events_produced += produced
-    _credit_input_files(session, workflow, dag)
+    _credit_input_files(session, workflow, dag, wus)
     workflow.current_round = max(workflow.current_round, dag.round + 1)
     apply_production_steps(session, request, workflow, now)
 
@@ -47,10 +48,11 @@ def close_round_blocks(session: Session, workflow: WorkflowRow, dag: DagRow) -> 
     """A round that ends with WUs that will never complete (an operator release after a failure, a
     round closed on data failures): its blocks hold only the completed WUs, so they can be closed and
     archived; a block no WU ever reached was never opened in the catalog and is dropped."""
+    outputs = round_outputs(session, dag)
     for block in session.scalars(select(ProcessingBlockRow).where(
             ProcessingBlockRow.workflow_id == workflow.id, ProcessingBlockRow.round == dag.round,
             ProcessingBlockRow.status == BlockStatus.open)):
-        produced = {wu for wu, rec in dag.completed_work_units.items()
+        produced = {wu for wu, rec in outputs.items()
                     if any(f["dataset"] == block.dataset for f in rec.get("files", []))}
         if not produced and block.catalog_block_name is None:
             session.delete(block)
@@ -67,8 +69,8 @@ def _events_registered(wus: dict[str, Any]) -> int:
     return max(per_dataset.values(), default=0)
 
 
-def _credit_input_files(session: Session, workflow: WorkflowRow, dag: DagRow) -> None:
-    processed = sorted({lfn for wu in dag.completed_work_units.values() for lfn in wu.get("processed_input_lfns", [])})
+def _credit_input_files(session: Session, workflow: WorkflowRow, dag: DagRow, wus: dict[str, Any]) -> None:
+    processed = sorted({lfn for wu in wus.values() for lfn in wu.get("processed_input_lfns", [])})
     if processed:
         session.execute(update(InputFileRow).where(
             InputFileRow.workflow_id == workflow.id, InputFileRow.lfn.in_(processed),
@@ -93,9 +95,9 @@ def running_fraction(session: Session, request: RequestRow, workflow: WorkflowRo
     """The completed fraction while a round runs: what earlier rounds produced plus this DAG's WUs."""
     if workflow.input_dataset is None:
         total = int(request.spec["splitting"]["request_num_events"] or 0)
-        return (workflow.events_produced + _events_registered(dag.completed_work_units)) / total if total else 0.0
+        return (workflow.events_produced + _events_registered(round_outputs(session, dag))) / total if total else 0.0
     total = session.scalar(select(func.count(InputFileRow.id)).where(InputFileRow.workflow_id == workflow.id)) or 0
-    done = {lfn for wu in dag.completed_work_units.values() for lfn in wu.get("processed_input_lfns", [])}
+    done = {lfn for wu in round_outputs(session, dag).values() for lfn in wu.get("processed_input_lfns", [])}
     earlier = session.scalar(select(func.count(InputFileRow.id)).where(
         InputFileRow.workflow_id == workflow.id, InputFileRow.state == InputFileState.processed)) or 0
     return (earlier + len(done)) / total if total else 0.0

@@ -271,3 +271,27 @@ class LocalRuleRow(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("did", "rse_expression", "kind", name="uq_local_rule"),)
+
+
+class WorkUnitRecordRow(Base):
+    """What one completed work unit produced (merged files, processed inputs, metrics summary): an
+    aggregate per WU, written once when the DAG Monitor sees the WU done (never per job).
+
+    Kept out of ``dags.completed_work_units`` (which holds only names and sites) so that polling a DAG
+    never decodes hundreds of WUs' file lists; rescues of a round share the round's records."""
+
+    __tablename__ = "work_unit_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"), nullable=False)
+    round: Mapped[int] = mapped_column(Integer, nullable=False)
+    name: Mapped[str] = mapped_column(String(40), nullable=False)
+    site: Mapped[str | None] = mapped_column(String(100))
+    registered: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    record: Mapped[dict[str, Any]] = mapped_column(JsonType, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("workflow_id", "round", "name", name="uq_work_unit_record"),
+        Index("ix_work_unit_records_pending", "workflow_id", "round", "registered"),
+    )

@@ -106,23 +106,26 @@ class LocalCatalogWriter:
                 select(CatalogFileRow.lfn, CatalogFileRow.block_id).where(CatalogFileRow.lfn.in_(lfns))
             )
         }
-        added = 0
+        new: list[tuple[OutputFile, CatalogFileRow]] = []
         for f in files:
             if f.lfn in existing:
                 if existing[f.lfn] != brow.id:
                     raise RegistrationError(f"{f.lfn} is already registered in another block")
                 continue
-            frow = CatalogFileRow(dataset_id=brow.dataset_id, block_id=brow.id, lfn=f.lfn, size=f.size,
-                                  events=f.events, checksum=f.adler32, parents=list(f.parents), is_valid=True)
-            self.session.add(frow)
-            self.session.flush()
+            new.append((f, CatalogFileRow(dataset_id=brow.dataset_id, block_id=brow.id, lfn=f.lfn, size=f.size,
+                                          events=f.events, checksum=f.adler32, parents=list(f.parents),
+                                          is_valid=True)))
+        if not new:
+            return 0
+        self.session.add_all(row for _, row in new)
+        self.session.flush()  # one flush for the files (their ids), one for their lumis and replicas
+        for f, frow in new:
             self.session.add_all(CatalogLumiRow(file_id=frow.id, run=run, lumi=lumi)
                                  for run, lumis in sorted(f.lumis.items()) for lumi in sorted(set(lumis)))
             if f.site:
                 self.session.add(CatalogReplicaRow(file_id=frow.id, site=f.site, is_tape=False))
-            added += 1
         self.session.flush()
-        return added
+        return len(new)
 
     def close_block(self, block: str) -> None:
         brow = self._block(block)

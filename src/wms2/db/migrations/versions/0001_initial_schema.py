@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 10:34:22.531159
+Create Date: 2026-11-28 11:08:42.780308
 """
 
 from __future__ import annotations
@@ -259,6 +259,22 @@ def upgrade() -> None:
     with op.batch_alter_table('site_bans', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_site_bans_site'), ['site'], unique=False)
 
+    op.create_table('work_unit_records',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('workflow_id', sa.Integer(), nullable=False),
+    sa.Column('round', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=40), nullable=False),
+    sa.Column('site', sa.String(length=100), nullable=True),
+    sa.Column('registered', sa.Boolean(), nullable=False),
+    sa.Column('record', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('created_at', wms2.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['workflow_id'], ['workflows.id'], name=op.f('fk_work_unit_records_workflow_id_workflows'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_work_unit_records')),
+    sa.UniqueConstraint('workflow_id', 'round', 'name', name='uq_work_unit_record')
+    )
+    with op.batch_alter_table('work_unit_records', schema=None) as batch_op:
+        batch_op.create_index('ix_work_unit_records_pending', ['workflow_id', 'round', 'registered'], unique=False)
+
     op.create_table('catalog_lumis',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('file_id', sa.Integer(), nullable=False),
@@ -340,6 +356,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_catalog_lumis_file')
 
     op.drop_table('catalog_lumis')
+    with op.batch_alter_table('work_unit_records', schema=None) as batch_op:
+        batch_op.drop_index('ix_work_unit_records_pending')
+
+    op.drop_table('work_unit_records')
     with op.batch_alter_table('site_bans', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_site_bans_site'))
 

@@ -1,0 +1,53 @@
+"""Completed work units: a light entry on the DAG row, the full record in ``work_unit_records``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
+
+from wms2.core.monitor import CompletedWorkUnit
+from wms2.db.tables import DagRow, WorkUnitRecordRow
+
+
+def store_completed(session: Session, dag: DagRow, completed: Iterable[CompletedWorkUnit]) -> int:
+    """Record newly completed WUs (idempotent: a WU already recorded for the round is skipped)."""
+    completed = list(completed)
+    if not completed:
+        return 0
+    names = [wu.name for wu in completed]
+    known = set(session.scalars(select(WorkUnitRecordRow.name).where(
+        WorkUnitRecordRow.workflow_id == dag.workflow_id, WorkUnitRecordRow.round == dag.round,
+        WorkUnitRecordRow.name.in_(names))))
+    for wu in completed:
+        if wu.name not in known:
+            session.add(WorkUnitRecordRow(workflow_id=dag.workflow_id, round=dag.round, name=wu.name, site=wu.site,
+                                          record=wu.as_record()))
+        dag.completed_work_units[wu.name] = {"site": wu.site}
+    flag_modified(dag, "completed_work_units")
+    return len(completed)
+
+
+def round_records(session: Session, dag: DagRow, pending_only: bool = False) -> list[WorkUnitRecordRow]:
+    """The round's WU records (of this DAG chain), in WU order."""
+    stmt = select(WorkUnitRecordRow).where(WorkUnitRecordRow.workflow_id == dag.workflow_id,
+                                           WorkUnitRecordRow.round == dag.round)
+    if pending_only:
+        stmt = stmt.where(WorkUnitRecordRow.registered.is_(False))
+    return list(session.scalars(stmt.order_by(WorkUnitRecordRow.name)))
+
+
+def round_outputs(session: Session, dag: DagRow) -> dict[str, dict[str, Any]]:
+    """``{WU name: record}`` for the WUs this DAG (chain) completed."""
+    done = set(dag.completed_work_units)
+    return {r.name: r.record for r in round_records(session, dag) if r.name in done}
+
+
+def workflow_outputs(session: Session, workflow_id: int) -> dict[tuple[int, str], dict[str, Any]]:
+    """Every completed WU record of a workflow, keyed by ``(round, name)``."""
+    rows = session.scalars(select(WorkUnitRecordRow).where(WorkUnitRecordRow.workflow_id == workflow_id)
+                           .order_by(WorkUnitRecordRow.round, WorkUnitRecordRow.name))
+    return {(r.round, r.name): r.record for r in rows}
