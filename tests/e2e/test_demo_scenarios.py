@@ -35,7 +35,8 @@ from wms2.engines.base import DagJobState
 from wms2.engines.local_engine import stop_pool
 from wms2.services.local_catalog import LocalCatalog
 
-pytestmark = pytest.mark.slow
+# One worker runs the whole module, so its module-scoped run happens once (pytest -n with loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults_scenario")]
 
 
 def _dags(db: Database, name: str) -> list[DagRow]:

@@ -25,7 +25,8 @@ from wms2.db.tables import DagRow, LocalRuleRow, ProcessingBlockRow, RequestRow,
 from wms2.services.catalog import FileSelection
 from wms2.services.local_catalog import LocalCatalog
 
-pytestmark = pytest.mark.slow
+# One worker runs the whole module, so its module-scoped run happens once (pytest -n with loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("lifecycle_e2e")]
 
 SIM_PEAK_MB = 300.0
 LUMI_MASK = {"400001": [[2, 9], [15, 24]], "400002": [[1, 6]], "400003": [[10, 35]]}
