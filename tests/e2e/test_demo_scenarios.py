@@ -35,8 +35,7 @@ from wms2.engines.base import DagJobState
 from wms2.engines.local_engine import stop_pool
 from wms2.services.local_catalog import LocalCatalog
 
-# One worker runs the whole module, so its module-scoped run happens once (pytest -n with loadgroup).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults_scenario")]
+pytestmark = pytest.mark.slow
 
 
 def _dags(db: Database, name: str) -> list[DagRow]:
@@ -70,14 +69,14 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DemoResul
     stop_pool(settings)
 
 
-def test_faults_scenario_completes(faults: Any) -> None:
+def _faults_scenario_completes(faults: Any) -> None:
     result, _, _ = faults
     assert result.ok, result.requests
     assert {r["name"]: r["status"] for r in result.requests} == dict.fromkeys(
         ("faults_transient", "faults_site", "faults_memory", "faults_badfile"), "completed")
 
 
-def test_transient_failure_rescued_once(faults: Any) -> None:
+def _transient_failure_rescued_once(faults: Any) -> None:
     _, db, _ = faults
     dags = _dags(db, "faults_transient")
     assert [d.rescue_kind for d in dags] == [None, "failure"]
@@ -85,7 +84,7 @@ def test_transient_failure_rescued_once(faults: Any) -> None:
     _once(db, "faults_transient", 2000)
 
 
-def test_failing_site_banned_and_avoided(faults: Any) -> None:
+def _failing_site_banned_and_avoided(faults: Any) -> None:
     result, db, _ = faults
     report = next(r for r in result.requests if r["name"] == "faults_site")
     assert report["site_bans"] == [FAILING_SITE]
@@ -110,7 +109,7 @@ def test_failing_site_banned_and_avoided(faults: Any) -> None:
         assert banned_sites(s, ban.workflow_id, now) == []
 
 
-def test_memory_failure_retried_with_more_memory(faults: Any) -> None:
+def _memory_failure_retried_with_more_memory(faults: Any) -> None:
     _, db, _ = faults
     dag = _dags(db, "faults_memory")[0]
     assert dag.round_params["request_memory_mb"] == 300
@@ -122,7 +121,7 @@ def test_memory_failure_retried_with_more_memory(faults: Any) -> None:
     _once(db, "faults_memory", 400)
 
 
-def test_bad_input_file_excluded(faults: Any) -> None:
+def _bad_input_file_excluded(faults: Any) -> None:
     result, db, _ = faults
     with db.session() as s:
         bad = LocalCatalog(s).files(DEMO_DATASET)[BAD_FILE_INDEX].lfn
@@ -185,3 +184,12 @@ def test_held_scenario_cli_then_release_and_fail(tmp_path: Path) -> None:
         db.dispose()
     finally:
         stop_pool(settings)
+
+
+def test_faults_scenario(faults: Any) -> None:
+    """One test drives the checks, so that one worker runs the (expensive) module-scoped run once."""
+    _faults_scenario_completes(faults)
+    _transient_failure_rescued_once(faults)
+    _failing_site_banned_and_avoided(faults)
+    _memory_failure_retried_with_more_memory(faults)
+    _bad_input_file_excluded(faults)

@@ -25,8 +25,7 @@ from wms2.db.tables import DagRow, LocalRuleRow, ProcessingBlockRow, RequestRow,
 from wms2.services.catalog import FileSelection
 from wms2.services.local_catalog import LocalCatalog
 
-# One worker runs the whole module, so its module-scoped run happens once (pytest -n with loadgroup).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("lifecycle_e2e")]
+pytestmark = pytest.mark.slow
 
 SIM_PEAK_MB = 300.0
 LUMI_MASK = {"400001": [[2, 9], [15, 24]], "400002": [[1, 6]], "400003": [[10, 35]]}
@@ -68,13 +67,13 @@ def _workflow(db: Database, name: str) -> tuple[RequestRow, WorkflowRow, list[Da
         return req, wf, dags
 
 
-def test_both_requests_complete(run: Any) -> None:
+def _both_requests_complete(run: Any) -> None:
     result, _, _ = run
     assert {r["name"]: r["status"] for r in result.requests} == {"e2e_generation": "completed",
                                                                  "e2e_filebased": "completed"}, result.requests
 
 
-def test_generation_adapts_over_rounds(run: Any) -> None:
+def _generation_adapts_over_rounds(run: Any) -> None:
     _, db, _ = run
     _req, _wf, dags = _workflow(db, "e2e_generation")
     rounds = sorted({d.round for d in dags})
@@ -89,7 +88,7 @@ def test_generation_adapts_over_rounds(run: Any) -> None:
     assert epj[1] > 0 and all(b >= a for a, b in itertools.pairwise(epj)), epj  # towards the 8 h target
 
 
-def test_generation_events_exactly_once(run: Any) -> None:
+def _generation_events_exactly_once(run: Any) -> None:
     _, db, _ = run
     req, wf, _dags = _workflow(db, "e2e_generation")
     ranges: list[tuple[int, int]] = []
@@ -109,7 +108,7 @@ def test_generation_events_exactly_once(run: Any) -> None:
         assert sum(f.events for f in files) == 20000
 
 
-def test_filebased_lumis_equal_masked_input(run: Any) -> None:
+def _filebased_lumis_equal_masked_input(run: Any) -> None:
     _, db, _ = run
     req, _wf, _ = _workflow(db, "e2e_filebased")
     with db.session() as s:
@@ -125,7 +124,7 @@ def test_filebased_lumis_equal_masked_input(run: Any) -> None:
     assert len(expected) > 0
 
 
-def test_blocks_one_per_dataset_per_round_all_archived(run: Any) -> None:
+def _blocks_one_per_dataset_per_round_all_archived(run: Any) -> None:
     _, db, _ = run
     for name in ("e2e_generation", "e2e_filebased"):
         req, wf, dags = _workflow(db, name)
@@ -147,7 +146,7 @@ def test_blocks_one_per_dataset_per_round_all_archived(run: Any) -> None:
             assert n_catalog == len(lfns)
 
 
-def test_show_prints_rounds_table(run: Any) -> None:
+def _show_prints_rounds_table(run: Any) -> None:
     from typer.testing import CliRunner
 
     from wms2.cli import app
@@ -162,8 +161,19 @@ def test_show_prints_rounds_table(run: Any) -> None:
     assert "round" in text.stdout and memory in text.stdout
 
 
-def test_demo_contract_json(run: Any) -> None:
+def _demo_contract_json(run: Any) -> None:
     result, _, _ = run
     for r in result.requests:
         assert {"name", "status", "rounds", "events_registered", "blocks_archived"} <= set(r)
     assert Path  # the demo CLI prints the same dict as JSON on its last line (tests/e2e/test_demo_cli.py)
+
+
+def test_lifecycle_end_to_end(run: Any) -> None:
+    """One test drives the checks, so that one worker runs the (expensive) module-scoped run once."""
+    _both_requests_complete(run)
+    _generation_adapts_over_rounds(run)
+    _generation_events_exactly_once(run)
+    _filebased_lumis_equal_masked_input(run)
+    _blocks_one_per_dataset_per_round_all_archived(run)
+    _show_prints_rounds_table(run)
+    _demo_contract_json(run)

@@ -79,21 +79,24 @@ def test_cpu_efficiency_and_rss_follow_config(tmp_path: Path, threads: int, eff:
         size_per_event_kb={"GEN-SIM": 2.0},
     )
     measured: list[float | None] = []
+    rss: list[float | None] = []
     capacity: list[float] = []
     for _ in range(ATTEMPTS):
         rc, fjr_path = _run(tmp_path, run)
         assert rc == 0
         fjr = parse_fjr(fjr_path)
         assert fjr.threads == threads
-        assert fjr.peak_rss_mb == pytest.approx(memory, rel=TOLERANCE)
         assert fjr.cpu_s >= 40 * 0.03 * 0.95
         measured.append(fjr.cpu_efficiency)
-        if fjr.cpu_efficiency == pytest.approx(eff, rel=TOLERANCE):
+        rss_ok = fjr.peak_rss_mb == pytest.approx(memory, rel=TOLERANCE)
+        if rss_ok and fjr.cpu_efficiency == pytest.approx(eff, rel=TOLERANCE):
             return
+        rss.append(fjr.peak_rss_mb)
         capacity.append(_machine_delivers(threads))
         if os.getloadavg()[0] > (os.cpu_count() or 1) or capacity[-1] < 1 - TOLERANCE / 2:
-            pytest.skip(f"machine busy: {threads} cores delivered {capacity}; measured {measured}")
-    pytest.fail(f"CPU efficiency {measured} does not follow {eff} within {TOLERANCE:.0%} (capacity {capacity})")
+            pytest.skip(f"machine busy: {threads} cores delivered {capacity}; measured {measured}, peak RSS {rss}")
+    pytest.fail(f"CPU efficiency {measured} / peak RSS {rss} do not follow {eff} / {memory} MB within"
+                f" {TOLERANCE:.0%} (capacity {capacity})")
 
 
 def test_transient_peak_and_outputs(tmp_path: Path) -> None:
