@@ -50,6 +50,7 @@ from wms2.core.service import init_home
 from wms2.core.wiring import build_workers
 from wms2.dagman.model import NodeStatus
 from wms2.dagman.status_file import DagStatusFile, NodeStatusEntry, write_status_file
+from wms2.db import codec
 from wms2.db.catalog_tables import CatalogFileRow
 from wms2.db.session import Database
 from wms2.db.tables import DagRow, ProcessingBlockRow, RequestRow, WorkflowRow, WorkUnitRecordRow
@@ -384,9 +385,9 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     settings = load_settings(home)
     init_home(settings).dispose()
     clock = Timers()
-    # The same codec SQLAlchemy uses by default (json.dumps/json.loads), timed: the JSON columns' share.
-    db = Database(settings.db_url, json_serializer=timed_codec(json.dumps, clock, "db_json_encode"),
-                  json_deserializer=timed_codec(json.loads, clock, "db_json_decode"))
+    # The production codec of the JSON columns (wms2.db.codec), timed: the JSON columns' share.
+    db = Database(settings.db_url, json_serializer=timed_codec(codec.dumps, clock, "db_json_encode"),
+                  json_deserializer=timed_codec(codec.loads, clock, "db_json_decode"))
     rng = random.Random(SEED)
     inner_engine: Engine = placeholder_engine(settings, home) if args.engine == "local" else BenchEngine()
     engine = TimedEngine(inner_engine, clock)
@@ -394,7 +395,7 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     dags = setup(settings, db, engine, args.requests, args.work_units, rng)
     setup_s = time.perf_counter() - t0
     watch_sql(db, clock)
-    clock.wrap(DagMonitor, "_read_status", "status_file_parses")
+    clock.wrap(DagMonitor, "_read_nodes", "status_file_parses")
     clock.wrap(DagMonitor, "_completed", "wu_result_files")
     clock.wrap(OutputManager, "register", "output_register")
     manager = LifecycleManager(db, settings, build_workers(settings, db, engine=engine))

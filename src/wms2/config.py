@@ -194,6 +194,22 @@ class ApiSettings(BaseModel):
     worker_threads: int = Field(8, ge=1, description="threads running endpoints (fewer = less GIL contention)")
 
 
+class ReqMgr2Settings(BaseModel):
+    """ReqMgr2, the source of request documents imported by name (``wms2.services.reqmgr``)."""
+
+    url: str = Field("https://cmsweb.cern.ch/reqmgr2/data", description="ReqMgr2 REST base (cms-formats.md §1.1)")
+    cert_file: Path | None = Field(None, description="X.509 client certificate or RFC-3820 proxy (PEM)")
+    key_file: Path | None = Field(None, description="its key; None = inside cert_file (a proxy)")
+    ca_path: Path | None = Field(None, description="CA file or directory (/etc/grid-security/certificates);"
+                                                  " None = system CAs")
+    token_file: Path | None = Field(None, description="bearer token file, re-read at each call (never logged)")
+    timeout_s: float = Field(30.0, gt=0, description="per HTTP attempt")
+    max_response_bytes: int = Field(5 * 1024 * 1024, ge=1024,
+                                    description="refuse larger answers (same limit as api.max_body_bytes)")
+    retries: int = Field(2, ge=0, description="extra attempts after a 5xx or a connection failure")
+    retry_backoff_s: float = Field(1.0, ge=0, description="wait before the first retry; doubles after each")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WMS2_", env_nested_delimiter="__", extra="forbid")
 
@@ -210,6 +226,7 @@ class Settings(BaseSettings):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    reqmgr2: ReqMgr2Settings = Field(default_factory=ReqMgr2Settings)
 
     @field_validator("home")
     @classmethod

@@ -16,10 +16,13 @@ from wms2.core.monitor import CACHED_DAGS, DagMonitor, DagPoll
 from wms2.dagman.model import NodeStatus
 from wms2.dagman.status_file import (
     DagStatusFile,
+    NodeState,
     NodeStatusEntry,
     _fast_nodes,
+    _strict_scan,
     parse_status_text,
     parse_status_text_general,
+    read_node_states,
     read_status_file,
     render,
     write_status_file,
@@ -64,9 +67,9 @@ class CountingMonitor(DagMonitor):
         super().__init__(engine)
         self.parsed: list[str] = []
 
-    def _read_status(self, dag_file: Path) -> DagStatusFile | None:  # type: ignore[override]
+    def _read_nodes(self, dag_file: Path) -> list[NodeState] | None:  # type: ignore[override]
         self.parsed.append(dag_file.name if dag_file.name == "workflow.dag" else dag_file.parent.name)
-        return DagMonitor._read_status(dag_file)
+        return DagMonitor._read_nodes(dag_file)
 
 
 # -- the fast reader ---------------------------------------------------------------------------
@@ -82,6 +85,7 @@ def test_fast_path_agrees_with_the_general_parser_on_dagman_files(path: Path) ->
     assert general.nodes, "the general parser found no nodes"
     assert parse_status_text(text) == general
     assert read_status_file(path) == general
+    assert read_node_states(path) == [(n.node, n.status, n.procs_held) for n in general.nodes]
 
 
 def _status(names: list[str], states: list[int], details: list[str] | None = None) -> DagStatusFile:
@@ -112,6 +116,45 @@ def test_other_layouts_fall_back_to_the_general_parser() -> None:
     named = render(_status(["NodeStatus", "b"], [5, 3]))  # a node literally named like the ad type
     assert _fast_nodes(named) is None
     assert [n.node for n in parse_status_text(named).nodes] == ["NodeStatus", "b"]
+
+
+def test_strict_layout_and_lenient_layout_agree() -> None:
+    """DAGMan's exact layout takes the strict pattern; re-indented ads or an extra line between two ads
+    make it decline, and the lenient pattern or the general parser still give the same nodes."""
+    status = _status(["mg_000001", 'odd"name', "merge"], [5, 6, 3], ["", 'failed "1"', ""])
+    text = render(status)
+    assert _strict_scan(text) is not None
+    reindented = text.replace("\n  ", "\n    ")
+    assert _strict_scan(reindented) is None
+    assert _fast_nodes(reindented) is not None
+    assert parse_status_text(reindented) == status
+    extra = text.replace('  JobProcsHeld = 0;\n]\n[\n  Type = "NodeStatus";\n  Node = "odd',
+                         '  JobProcsHeld = 0;\n]\n\n[\n  Type = "NodeStatus";\n  Node = "odd', 1)
+    assert extra != text
+    assert _strict_scan(extra) is None
+    assert parse_status_text(extra) == status
+    inside = text.replace('  RetryCount = 0;\n', '  RetryCount = 0;\n  Extra = 1;\n', 1)
+    assert _strict_scan(inside) is None
+    assert [n.node for n in parse_status_text(inside).nodes] == [n.node for n in status.nodes]
+
+
+def test_read_node_states_on_our_files(tmp_path: Path) -> None:
+    status = _status(["landing", 'pro"c_000001', "merge"], [3, 5, 0])
+    states = [(n.node, n.status, n.procs_held) for n in status.nodes]
+    assert states[0][2] == 1, "the first node is held in this sample"
+    write_status_file(tmp_path / "group.dag.status", status)
+    assert read_node_states(tmp_path / "group.dag.status") == states
+    (tmp_path / "odd.status").write_text(render(status).replace("\n  ", "\n\t"))
+    assert read_node_states(tmp_path / "odd.status") == states
+    (tmp_path / "general.status").write_text(render(status).replace("\n  RetryCount", "\n  Extra = 2;\n  RetryCount"))
+    assert read_node_states(tmp_path / "general.status") == states
+
+
+def test_an_unknown_node_status_code_makes_the_file_unreadable(tmp_path: Path) -> None:
+    write_status_file(tmp_path / "workflow.dag.status", _status(["mg_000000"], [5]))
+    path = tmp_path / "workflow.dag.status"
+    path.write_text(path.read_text().replace("NodeStatus = 5;", "NodeStatus = 9;"))
+    assert DagMonitor._read_nodes(tmp_path / "workflow.dag") is None
 
 
 # -- the unchanged-file cache --------------------------------------------------------------------
@@ -152,7 +195,10 @@ def test_unchanged_files_are_not_parsed_again(tmp_path: Path) -> None:
     assert first.wu_counts == second.wu_counts == {"total": 4, "done": 1, "running": 2, "idle": 1, "failed": 0,
                                                     "held": 0}
     assert first.by_role == second.by_role
-    assert first.by_role["Processing"]["done"] == 2 and first.by_role["Processing"]["running"] == 4
+    zero = dict.fromkeys(("done", "running", "idle", "failed", "held"), 0)
+    assert first.by_role == {"Landing": {**zero, "done": 2}, "Processing": {**zero, "done": 2, "running": 4},
+                             "Merge": {**zero, "idle": 2}, "Cleanup": {**zero, "idle": 2}}
+    assert first.node_counts == {**zero, "done": 4, "running": 4, "idle": 4}
     assert [w.name for w in first.newly_completed] == ["mg_000000"] and second.newly_completed == []
 
 

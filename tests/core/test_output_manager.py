@@ -14,7 +14,7 @@ from wms2.db.catalog_tables import CatalogFileRow, CatalogLumiRow
 from wms2.db.session import Database
 from wms2.db.tables import DagRow, LocalRuleRow, ProcessingBlockRow, RequestRow, WorkflowRow, WorkUnitRecordRow
 from wms2.domain.enums import BlockStatus, DAGStatus, RequestStatus, WorkflowStatus
-from wms2.services.outputs import LocalCatalogWriter, LocalRuleService, RegistrationError
+from wms2.services.outputs import LocalCatalogWriter, LocalRuleService, RegistrationError, RuleRequest
 
 DATASET = "/Prim/Era-Proc-v1/AODSIM"
 
@@ -137,3 +137,78 @@ def test_backoff_then_give_up(db: Database, settings: Settings) -> None:
     assert block.attempt_count == 3 and "503" in (block.last_error or "")
     block = cycle(start + timedelta(days=3, seconds=1))
     assert block.status == BlockStatus.failed
+
+
+class CountingCatalog(LocalCatalogWriter):
+    """Counts the catalog calls (the batching contract: one registration call per block per cycle)."""
+
+    calls: list[int] = []
+
+    def register_files(self, dataset: str, block: str, files: Any) -> int:
+        CountingCatalog.calls.append(len(files))
+        return super().register_files(dataset, block, files)
+
+
+def test_one_catalog_and_rule_call_per_block_per_cycle(db: Database, settings: Settings) -> None:
+    wf_id, dag_id = _setup(db, wus=5)
+    CountingCatalog.calls = []
+    om = OutputManager(settings, CountingCatalog, LocalRuleService)
+    with db.session() as s:
+        report = om.register(s, s.get(WorkflowRow, wf_id), s.get(DagRow, dag_id), datetime.now(UTC))
+    assert CountingCatalog.calls == [10]  # 5 WUs x 2 files in one call
+    assert report.files_registered == 10
+    assert report.work_units_registered == [f"mg_{i:06d}" for i in range(5)]
+    with db.session() as s:
+        block = s.scalar(select(ProcessingBlockRow))
+        assert block.completed_work_units == [f"mg_{i:06d}" for i in range(5)]
+        rules = {r.id: r for r in s.scalars(select(LocalRuleRow).where(LocalRuleRow.kind == "source"))}
+        assert set(block.source_rule_ids.values()) == set(rules) and len(rules) == 5
+        assert {r.did.rsplit("/", 1)[1] for r in rules.values()} == set(block.source_rule_ids)
+
+
+def test_a_work_unit_writing_two_datasets_waits_for_both_blocks(db: Database, settings: Settings) -> None:
+    wf_id, dag_id = _setup(db, wus=1)
+    other = "/Prim/Era-Proc-v1/MINIAODSIM"
+    with db.session() as s:
+        row = s.scalar(select(WorkUnitRecordRow))
+        extra = {**row.record["files"][0], "dataset": other, "tier": "MINIAODSIM",
+                 "lfn": "/store/mc/Era/Prim/MINIAODSIM/Proc-v1/mg_000000-0.root"}
+        row.record = {**row.record, "files": [*row.record["files"], extra]}
+        s.add(ProcessingBlockRow(workflow_id=wf_id, dag_id=dag_id, round=0, block_index=0, dataset=other,
+                                 total_work_units=1, status=BlockStatus.open))
+
+    class FailsOnMini(LocalCatalogWriter):
+        def register_files(self, dataset: str, block: str, files: Any) -> int:
+            if dataset == other:
+                raise RegistrationError("DBS answered 503")
+            return super().register_files(dataset, block, files)
+
+    now = datetime.now(UTC)
+    with db.session() as s:
+        report = OutputManager(settings, FailsOnMini, LocalRuleService).register(
+            s, s.get(WorkflowRow, wf_id), s.get(DagRow, dag_id), now)
+    assert report.work_units_registered == [] and report.files_registered == 2
+    with db.session() as s:
+        assert s.scalar(select(WorkUnitRecordRow.registered)) is False
+        blocks = {b.dataset: b for b in s.scalars(select(ProcessingBlockRow))}
+        assert blocks[DATASET].completed_work_units == ["mg_000000"]
+        assert blocks[other].completed_work_units == [] and blocks[other].attempt_count == 1
+    with db.session() as s:  # the retry (after the backoff) registers only what is missing
+        report = OutputManager(settings, LocalCatalogWriter, LocalRuleService).register(
+            s, s.get(WorkflowRow, wf_id), s.get(DagRow, dag_id), now + timedelta(seconds=61))
+    assert report.work_units_registered == ["mg_000000"] and report.files_registered == 1
+    assert _files(db) == 3
+
+
+def test_add_rules_is_idempotent_and_revives_deleted_rules(db: Database) -> None:
+    asks = [RuleRequest(f"b#1/mg_00000{i}", "T2_XX_SiteA", "source") for i in (0, 1, 0)]
+    with db.session() as s:
+        ids = LocalRuleService(s).add_rules(asks)
+        assert ids[0] == ids[2] != ids[1]
+        LocalRuleService(s).delete_rule(ids[1])
+    with db.session() as s:
+        assert LocalRuleService(s).add_rules(asks) == ids
+        assert LocalRuleService(s).add_rule("b#1/mg_000001", "T2_XX_SiteA", "source") == ids[1]
+    with db.session() as s:
+        rows = list(s.scalars(select(LocalRuleRow)))
+        assert len(rows) == 2 and all(r.state == "OK" and r.deleted_at is None for r in rows)

@@ -11,7 +11,7 @@ unavailable.
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +77,8 @@ class WmsClient(Protocol):
     """What the operator and requestor commands need (same answers locally and remotely)."""
 
     def submit(self, documents: list[tuple[str, dict[str, Any]]], requestor: str | None) -> list[dict[str, Any]]: ...
+    def import_by_name(self, names: Sequence[str], requestor: str | None,
+                       documents: Sequence[tuple[str, dict[str, Any]]] = ()) -> list[dict[str, Any]]: ...
     def requests(self, status: RequestStatus | None, campaign: str | None,
                  requestor: str | None) -> list[dict[str, Any]]: ...
     def show(self, name: str) -> dict[str, Any]: ...
@@ -177,6 +179,23 @@ class LocalClient:
         with self._session() as session:
             results = submit_documents(session, documents, self.settings, by=self.by, requestor=requestor)
             return [{"name": r.name, "created": r.created} for r in results]
+
+    def import_by_name(self, names: Sequence[str], requestor: str | None,
+                       documents: Sequence[tuple[str, dict[str, Any]]] = ()) -> list[dict[str, Any]]:
+        """Fetch each named request from ReqMgr2 (``reqmgr2`` settings), then submit them with ``documents``
+        as one submission: all are stored or none."""
+        from wms2.services.reqmgr import ReqMgr2Client, RequestSourceError
+
+        fetched: list[tuple[str, dict[str, Any]]] = []
+        try:
+            with ReqMgr2Client(self.settings) as source:
+                fetched.extend((name, source.fetch(name)) for name in names)
+        except RequestSourceError as exc:
+            if exc.caller_fault:
+                raise ClientError(exc.message, EXIT_INVALID, [{"field": "RequestName", "message": exc.message}]) \
+                    from None
+            raise ClientError(exc.message, EXIT_UNAVAILABLE) from None
+        return self.submit([*documents, *fetched], requestor)
 
     def requests(self, status: RequestStatus | None, campaign: str | None,
                  requestor: str | None) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ become :class:`ClientError` with the server's message and the local mode's exit 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -29,7 +30,8 @@ from wms2.domain.enums import CleanupPolicy, RequestStatus, SiteStatus
 
 TIMEOUT_S = 60.0  # engine-backed actions (stop, fail) wait for the schedd
 EXIT_BY_STATUS = {400: EXIT_INVALID, 401: EXIT_REFUSED, 403: EXIT_REFUSED, 404: EXIT_NOT_FOUND,
-                  409: EXIT_REFUSED, 413: EXIT_INVALID, 422: EXIT_INVALID, 503: EXIT_UNAVAILABLE}
+                  409: EXIT_REFUSED, 413: EXIT_INVALID, 422: EXIT_INVALID, 502: EXIT_UNAVAILABLE,
+                  503: EXIT_UNAVAILABLE}
 
 
 def api_base(server: str) -> str:
@@ -79,6 +81,15 @@ class RemoteClient:
             if requestor and not doc.get("Requestor"):
                 doc = {**doc, "Requestor": requestor}
             answer = self._call("POST", "/requests", json=doc)
+            out.append({"name": answer["name"], "created": answer["created"]})
+        return out
+
+    def import_by_name(self, names: Sequence[str], requestor: str | None,
+                       documents: Sequence[tuple[str, dict[str, Any]]] = ()) -> list[dict[str, Any]]:
+        """The documents, then ``{"RequestName": name}`` for each name: the *server* fetches from ReqMgr2."""
+        out = self.submit(list(documents), requestor)
+        for name in names:
+            answer = self._call("POST", "/requests", json={"RequestName": name})
             out.append({"name": answer["name"], "created": answer["created"]})
         return out
 

@@ -61,14 +61,21 @@ def db_upgrade(home: HomeOpt = None) -> None:
 
 
 def submit(
-    files: Annotated[list[Path], typer.Argument(help="ReqMgr2 request documents (JSON)")],
+    files: Annotated[list[Path] | None, typer.Argument(help="ReqMgr2 request documents (JSON)")] = None,
+    from_reqmgr: Annotated[list[str] | None, typer.Option(
+        "--from-reqmgr", metavar="NAME",
+        help="import this request from ReqMgr2 by name (repeatable; remotely the server fetches it)")] = None,
     home: HomeOpt = None,
     server: ServerOpt = None,
     token: TokenOpt = None,
     requestor: Annotated[str | None, typer.Option(help="requestor for templates without one")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Import request documents; locally all are stored or, on any error, none (remotely: one by one)."""
+    """Import request documents and/or ReqMgr2 requests by name; locally all are stored or, on any error,
+    none (remotely: one by one)."""
+    files, names = files or [], from_reqmgr or []
+    if not files and not names:
+        raise fail("nothing to submit: give request files and/or --from-reqmgr NAME", EXIT_INVALID)
     documents: list[tuple[str, Any]] = []
     try:
         for path in files:
@@ -78,7 +85,7 @@ def submit(
                 raise fail(f"{path}: cannot read: {exc.strerror}") from None
             documents.append((path.stem, parse_document_text(text, path.name)))
         with client_for(home, server, token) as c:
-            results = c.submit(documents, requestor)
+            results = c.import_by_name(names, requestor, documents) if names else c.submit(documents, requestor)
     except RequestImportError as exc:
         _rejected([{"field": e.field, "message": e.message} for e in exc.errors], json_out)
     except ClientError as exc:

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from wms2.dagman.metrics import read_metrics
 from wms2.dagman.model import NodeStatus
 from wms2.dagman.rescue import newest_rescue, read_rescue
-from wms2.dagman.status_file import DagStatusFile, try_read_status_file
+from wms2.dagman.status_file import NodeState, read_node_states
 from wms2.engines.base import DagJobState, Engine, EngineError, JobUnknown
 from wms2.sandbox.results import (
     ELECTED_SITE_FILE,
@@ -115,23 +115,21 @@ class OuterView:
     names: tuple[str, ...]  # every node, in file order
 
     @classmethod
-    def of(cls, status: DagStatusFile) -> OuterView:
+    def of(cls, nodes: list[NodeState]) -> OuterView:
         counts = dict.fromkeys(COUNT_KEYS, 0)
         done: list[str] = []
         running: list[str] = []
         failed: list[str] = []
-        for node in status.nodes:
-            code = node.status
-            counts[_STATE_BY_CODE.get(code) or _STATE_NAMES.get(NodeStatus(code), "idle")] += 1
-            counts["held"] += node.procs_held
+        for name, code, held in nodes:
+            counts[_state(code)] += 1
+            counts["held"] += held
             if code == NodeStatus.DONE:
-                done.append(node.node)
+                done.append(name)
             elif code in _RUNNING:
-                running.append(node.node)
+                running.append(name)
             elif code in _FAILED:
-                failed.append(node.node)
-        return cls(counts, frozenset(done), tuple(running), frozenset(failed),
-                   tuple(node.node for node in status.nodes))
+                failed.append(name)
+        return cls(counts, frozenset(done), tuple(running), frozenset(failed), tuple(node[0] for node in nodes))
 
 
 def _count(view: OuterView | None, total: int) -> dict[str, int]:
@@ -143,19 +141,36 @@ def _count(view: OuterView | None, total: int) -> dict[str, int]:
     return counts
 
 
-def _role_counts(inner: DagStatusFile) -> dict[str, dict[str, int]]:
+def _state(code: int) -> str:
+    """done / running / idle / failed for a NodeStatus code (``_read_nodes`` refused unknown codes)."""
+    return _STATE_BY_CODE[code]
+
+
+RoleCounts = dict[tuple[str, str], int]  # (role, state) -> nodes, only the non-zero ones
+
+
+def _role_counts(nodes: list[NodeState]) -> RoleCounts:
+    counts: RoleCounts = {}
+    for name, code, held in nodes:
+        role = _role(name)
+        key = (role, _state(code))
+        counts[key] = counts.get(key, 0) + 1
+        if held:
+            counts[role, "held"] = counts.get((role, "held"), 0) + held
+    return counts
+
+
+def _nested(flat: RoleCounts) -> dict[str, dict[str, int]]:
     by_role: dict[str, dict[str, int]] = {}
-    for entry in inner.nodes:
-        role = by_role.setdefault(_role(entry.node), dict.fromkeys(COUNT_KEYS, 0))
-        role[_STATE_NAMES.get(NodeStatus(entry.status), "idle")] += 1
-        role["held"] += entry.procs_held
+    for (role, state), n in sorted(flat.items()):
+        by_role.setdefault(role, dict.fromkeys(COUNT_KEYS, 0))[state] += n
     return by_role
 
 
 @dataclass
 class _DagCache:
     outer: tuple[StatKey, OuterView] | None = None
-    inner: dict[str, tuple[StatKey, dict[str, dict[str, int]]]] = field(default_factory=dict)
+    inner: dict[str, tuple[StatKey, RoleCounts]] = field(default_factory=dict)
 
 
 class DagMonitor:
@@ -213,18 +228,31 @@ class DagMonitor:
             return None
         if cache.outer is not None and cache.outer[0] == key:
             return cache.outer[1]
-        status = self._read_status(dag_file)
-        if status is None:
+        nodes = self._read_nodes(dag_file)
+        if nodes is None:
             cache.outer = None
             return None
-        view = OuterView.of(status)
+        view = OuterView.of(nodes)
         cache.outer = (key, view)
         return view
 
     # -- pieces ----------------------------------------------------------------------------------
     @staticmethod
-    def _read_status(dag_file: Path) -> DagStatusFile | None:
-        return try_read_status_file(dag_file.with_name(dag_file.name + STATUS_SUFFIX))
+    def _read_nodes(dag_file: Path) -> list[NodeState] | None:
+        """``(node, status, held)`` of every node in the DAG's status file, or None when it does not
+        exist yet or cannot be read (logged).  An unknown NodeStatus code counts as unreadable."""
+        path = dag_file.with_name(dag_file.name + STATUS_SUFFIX)
+        try:
+            nodes = read_node_states(path)
+            for _name, code, _held in nodes:
+                if code not in _STATE_BY_CODE:
+                    raise ValueError(f"unknown NodeStatus {code}")
+            return nodes
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            log.warning("unreadable status file %s: %s", path, exc)
+            return None
 
     def _engine_state(self, cluster_id: int | None, schedd: str | None) -> DagJobState | None:
         if cluster_id is None or schedd is None:
@@ -240,7 +268,7 @@ class DagMonitor:
         if view is None:
             cache.inner = {}
             return
-        by_role: dict[str, dict[str, int]] = {}
+        totals: RoleCounts = {}
         previous, current = cache.inner, {}
         base = str(submit_dir)
         for wu in view.running:
@@ -252,16 +280,15 @@ class DagMonitor:
             if known is not None and known[0] == key:
                 roles = known[1]
             else:
-                inner = self._read_status(Path(base, wu, GROUP_DAG))
+                inner = self._read_nodes(Path(base, wu, GROUP_DAG))
                 if inner is None:
                     continue
                 roles = _role_counts(inner)
             current[wu] = (key, roles)
-            for name, counts in roles.items():
-                total = by_role.setdefault(name, dict.fromkeys(COUNT_KEYS, 0))
-                for state, n in counts.items():
-                    total[state] += n
+            for role_state, n in roles.items():
+                totals[role_state] = totals.get(role_state, 0) + n
         cache.inner = current
+        by_role = _nested(totals)
         poll.by_role = by_role
         poll.node_counts = {k: sum(r[k] for r in by_role.values()) for k in COUNT_KEYS}
 

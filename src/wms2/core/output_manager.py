@@ -23,9 +23,16 @@ from sqlalchemy.orm import Session
 from wms2.config import Settings
 from wms2.core.transitions import transition_block
 from wms2.core.wu_records import round_records
-from wms2.db.tables import DagRow, ProcessingBlockRow, WorkflowRow
+from wms2.db.tables import DagRow, ProcessingBlockRow, WorkflowRow, WorkUnitRecordRow
 from wms2.domain.enums import BlockStatus
-from wms2.services.outputs import CatalogWriter, OutputFile, RegistrationError, RuleService, block_name
+from wms2.services.outputs import (
+    CatalogWriter,
+    OutputFile,
+    RegistrationError,
+    RuleRequest,
+    RuleService,
+    block_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +92,11 @@ class OutputManager:
 
     # -- per work unit ---------------------------------------------------------------------------
     def register(self, session: Session, workflow: WorkflowRow, dag: DagRow, now: datetime) -> OutputReport:
-        """Register every completed, not yet registered WU of the round; then close finished blocks."""
+        """Register every completed, not yet registered WU of the round; then close finished blocks.
+
+        One catalog call and one rule call per block per cycle carry every pending WU of the block (as
+        DBS's bulk block insert and Rucio's multi-DID rule calls do): the cost of a cycle grows with the
+        blocks touched, not with the WUs.  A WU is marked registered once every block it writes has it."""
         report = OutputReport()
         pending = round_records(session, dag, pending_only=True)
         if not pending:
@@ -93,44 +104,54 @@ class OutputManager:
         blocks = {b.dataset: b for b in session.scalars(select(ProcessingBlockRow).where(
             ProcessingBlockRow.workflow_id == workflow.id, ProcessingBlockRow.round == dag.round))}
         catalog, rules = self.catalog_factory(session), self.rules_factory(session)
+        by_dataset: dict[str, list[WorkUnitRecordRow]] = {}
         for row in pending:
-            if self._register_wu(row.name, row.record, blocks, catalog, rules, now, report):
+            for dataset in sorted({f["dataset"] for f in row.record.get("files", [])}):
+                by_dataset.setdefault(dataset, []).append(row)
+        incomplete: set[str] = set()
+        for dataset, rows in sorted(by_dataset.items()):
+            block = blocks.get(dataset)
+            if block is None:
+                report.failures.extend(f"{row.name}: no processing block for {dataset}" for row in rows)
+                incomplete.update(row.name for row in rows)
+                continue
+            already = set(block.completed_work_units)
+            todo = [row for row in rows if row.name not in already]
+            if not todo:
+                continue
+            if block.status != BlockStatus.open or not self._due(block, now):
+                incomplete.update(row.name for row in todo)
+                continue
+            try:
+                self._register_batch(block, dataset, todo, catalog, rules, report)
+            except (RegistrationError, OSError) as exc:
+                names = ", ".join(row.name for row in todo[:3]) + (" ..." if len(todo) > 3 else "")
+                self._record_failure(block, now, f"{len(todo)} WU(s) ({names}): {exc}", report)
+                incomplete.update(row.name for row in todo)
+                continue
+            self._clear_failure(block)
+            block.last_attempt_at = now
+        for row in pending:
+            if row.name not in incomplete:
                 row.registered = True
                 report.work_units_registered.append(row.name)
         return report
 
-    def _register_wu(self, wu_name: str, wu: dict[str, Any], blocks: dict[str, ProcessingBlockRow],
-                     catalog: CatalogWriter, rules: RuleService, now: datetime, report: OutputReport) -> bool:
-        datasets = sorted({f["dataset"] for f in wu.get("files", [])})
-        done = True
-        for dataset in datasets:
-            block = blocks.get(dataset)
-            if block is None:
-                report.failures.append(f"{wu_name}: no processing block for {dataset}")
-                done = False
-                continue
-            if wu_name in block.completed_work_units:
-                continue
-            if block.status != BlockStatus.open or not self._due(block, now):
-                done = False
-                continue
-            try:
-                name = block.catalog_block_name or block_name(dataset, block.workflow_id, block.round,
-                                                               block.block_index)
-                catalog.open_block(dataset, name)
-                block.catalog_block_name, block.is_open = name, True
-                report.files_registered += catalog.register_files(dataset, name, _files_for(wu, dataset))
-                site = wu.get("site") or "ANY"
-                rule = rules.add_rule(f"{name}/{wu_name}", site, "source", comment=f"protect {wu_name} at source")
-            except (RegistrationError, OSError) as exc:
-                self._record_failure(block, now, f"{wu_name}: {exc}", report)
-                done = False
-                continue
-            self._clear_failure(block)
-            block.last_attempt_at = now
-            block.completed_work_units = [*block.completed_work_units, wu_name]
-            block.source_rule_ids = {**block.source_rule_ids, wu_name: rule}
-        return done
+    def _register_batch(self, block: ProcessingBlockRow, dataset: str, todo: list[WorkUnitRecordRow],
+                        catalog: CatalogWriter, rules: RuleService, report: OutputReport) -> None:
+        """Open the block, register the WUs' files, protect each WU at its source: all or nothing for
+        WMS2's records (the calls are idempotent, so a partial success is simply repeated)."""
+        name = block.catalog_block_name or block_name(dataset, block.workflow_id, block.round, block.block_index)
+        catalog.open_block(dataset, name)
+        block.catalog_block_name, block.is_open = name, True
+        files = [f for row in todo for f in _files_for(row.record, dataset)]
+        report.files_registered += catalog.register_files(dataset, name, files)
+        rule_ids = rules.add_rules([
+            RuleRequest(f"{name}/{row.name}", row.record.get("site") or "ANY", "source",
+                        comment=f"protect {row.name} at source") for row in todo])
+        names = [row.name for row in todo]
+        block.completed_work_units = [*block.completed_work_units, *names]
+        block.source_rule_ids = {**block.source_rule_ids, **dict(zip(names, rule_ids, strict=True))}
 
     # -- per block -------------------------------------------------------------------------------
     def finish_blocks(self, session: Session, workflow: WorkflowRow, now: datetime,

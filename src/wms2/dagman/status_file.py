@@ -22,7 +22,7 @@ STATUS_NAMES = {s.value: f"STATUS_{s.name}" for s in NodeStatus}
 _log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeStatusEntry:
     node: str
     status: int
@@ -205,10 +205,48 @@ _NODE_TYPE = '"NodeStatus"'
 _NOTE = re.compile(r'DagStatus\s*=\s*\d+;\s*/\*\s*"STATUS_\w+ \(([^)]*)\)"')
 
 
-def _fast_nodes(text: str) -> tuple[list[NodeStatusEntry], str] | None:
-    """The node ads with one compiled regex, and the text left around them (the DagStatus and StatusEnd
-    ads).  None when the file is not in DAGMan's exact layout: the caller then uses the general parser."""
+# The same ad in DAGMan's exact print layout (``[``, two-space indented lines, ``]``): a stricter pattern
+# that needs no backtracking over whitespace, about three times faster on a 1,250-node outer file.
+_STRICT_NODE_AD = re.compile(
+    r'^\[\n  Type = "NodeStatus";\n  Node = "((?:[^"\\\n]|\\.)*)";\n  NodeStatus = (\d+);[^\n]*\n'
+    r'  StatusDetails = "((?:[^"\\\n]|\\.)*)";\n  RetryCount = (\d+);\n  JobProcsQueued = (\d+);\n'
+    r'  JobProcsHeld = (\d+);\n\]\n', re.M)
+_STRICT_FIRST = '[\n  Type = "NodeStatus";\n'
+_STRICT_LINES_PER_AD = 9
+NodeTuple = tuple[str, str, str, str, str, str]
+
+
+def _entries(found: list[NodeTuple]) -> list[NodeStatusEntry]:
     nodes: list[NodeStatusEntry] = []
+    for name, code, details, retries, queued, held in found:
+        if "\\" in name:
+            name = _unescape(name)
+        if "\\" in details:
+            details = _unescape(details)
+        nodes.append(NodeStatusEntry(name, int(code), details, int(retries), int(queued), int(held)))
+    return nodes
+
+
+def _strict_scan(text: str) -> tuple[list[NodeTuple], int, int] | None:
+    """DAGMan's exact layout: the node ads form one contiguous run of 9-line ads (checked by counting
+    lines and ad types, so an extra attribute or line anywhere in the run makes this decline)."""
+    first = text.find(_STRICT_FIRST)
+    if first < 0:
+        return None
+    last = text.rfind(_STRICT_FIRST)
+    end = text.find("\n]\n", last)
+    if end < 0:
+        return None
+    run = text[first:end + 3]
+    found: list[NodeTuple] = _STRICT_NODE_AD.findall(run)
+    if (not found or run.count(_NODE_TYPE) != len(found) or text.count(_NODE_TYPE) != len(found)
+            or run.count("\n") != _STRICT_LINES_PER_AD * len(found)):
+        return None
+    return found, first, end + 3
+
+
+def _lenient_scan(text: str) -> tuple[list[NodeTuple], int, int] | None:
+    found: list[NodeTuple] = []
     first = last = -1
     for m in _NODE_AD.finditer(text):
         if last >= 0 and not text[last:m.start()].isspace():
@@ -216,15 +254,41 @@ def _fast_nodes(text: str) -> tuple[list[NodeStatusEntry], str] | None:
         if first < 0:
             first = m.start()
         last = m.end()
-        name, code, details, retries, queued, held = m.groups()
-        if "\\" in name:
-            name = _unescape(name)
-        if "\\" in details:
-            details = _unescape(details)
-        nodes.append(NodeStatusEntry(name, int(code), details, int(retries), int(queued), int(held)))
-    if not nodes or text.count(_NODE_TYPE) != len(nodes):
+        found.append(m.groups())  # type: ignore[arg-type]
+    if not found or text.count(_NODE_TYPE) != len(found):
         return None  # a node ad the regex did not take (other layout), or a node literally named NodeStatus
-    return nodes, text[:first] + text[last:]
+    return found, first, last
+
+
+def _scan(text: str) -> tuple[list[NodeTuple], int, int] | None:
+    """The node ads' raw fields (escapes not yet resolved) and where their run starts and ends; None
+    when the file is not in DAGMan's layout (the caller then uses the general parser)."""
+    return _strict_scan(text) or _lenient_scan(text)
+
+
+def _fast_nodes(text: str) -> tuple[list[NodeStatusEntry], str] | None:
+    """The node ads, and the text left around them (the DagStatus and StatusEnd ads); None when the
+    file is not in DAGMan's layout: the caller then uses the general parser."""
+    scanned = _scan(text)
+    if scanned is None:
+        return None
+    found, first, end = scanned
+    return _entries(found), text[:first] + text[end:]
+
+
+NodeState = tuple[str, int, int]  # node name, NodeStatus code, JobProcsHeld
+
+
+def read_node_states(path: Path) -> list[NodeState]:
+    """Only ``(node, status, held)`` per node: what the DAG Monitor needs of an outer or inner status
+    file.  DAGMan's layout skips the DagStatus ad and builds no objects; any other layout takes the
+    general parse."""
+    text = path.read_text()
+    scanned = _scan(text)
+    if scanned is None:
+        return [(n.node, n.status, n.procs_held) for n in parse_status_text_general(text, str(path)).nodes]
+    return [(_unescape(name) if "\\" in name else name, int(code), int(held))
+            for name, code, _details, _retries, _queued, held in scanned[0]]
 
 
 def read_status_file(path: Path) -> DagStatusFile:

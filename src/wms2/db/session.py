@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from wms2.db import codec
+
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
@@ -23,6 +25,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an SQLAlchemy engine; PostgreSQL URLs use psycopg 3."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    kwargs.setdefault("json_serializer", codec.dumps)
+    kwargs.setdefault("json_deserializer", codec.loads)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
         engine = create_engine(url, **kwargs)

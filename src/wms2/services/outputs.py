@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from wms2.db.base import utcnow
@@ -56,9 +56,22 @@ class CatalogWriter(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class RuleRequest:
+    did: str
+    rse_expression: str
+    kind: str
+    comment: str = ""
+    copies: int = 1
+
+
 class RuleService(Protocol):
     def add_rule(self, did: str, rse_expression: str, kind: str, comment: str = "", copies: int = 1) -> str:
         """Create the rule or return the id of the identical existing one."""
+        ...
+
+    def add_rules(self, requests: Sequence[RuleRequest]) -> list[str]:
+        """``add_rule`` for many rules in one call; the ids in the order asked."""
         ...
 
     def delete_rule(self, rule_id: str) -> None: ...
@@ -72,25 +85,29 @@ def block_name(dataset: str, workflow_id: int, round_: int, index: int) -> str:
 
 
 class LocalCatalogWriter:
-    """Writes outputs into the embedded catalog tables (so later requests can read them as input)."""
+    """Writes outputs into the embedded catalog tables (so later requests can read them as input).
+
+    Registration is a handful of set-based statements per call whatever the number of files (bulk
+    inserts, no per-row ORM objects), as DBS's bulk block insert is one call per block."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def _dataset(self, name: str) -> CatalogDatasetRow:
-        row = self.session.scalar(select(CatalogDatasetRow).where(CatalogDatasetRow.name == name))
-        if row is None:
-            row = CatalogDatasetRow(name=name)
-            self.session.add(row)
-            self.session.flush()
-        return row
+    def _dataset_id(self, name: str) -> int:
+        found = self.session.scalar(select(CatalogDatasetRow.id).where(CatalogDatasetRow.name == name))
+        if found is not None:
+            return found
+        row = CatalogDatasetRow(name=name)
+        self.session.add(row)
+        self.session.flush()
+        return row.id
 
     def _block(self, name: str) -> CatalogBlockRow | None:
         return self.session.scalar(select(CatalogBlockRow).where(CatalogBlockRow.name == name))
 
     def open_block(self, dataset: str, block: str) -> None:
         if self._block(block) is None:
-            self.session.add(CatalogBlockRow(dataset_id=self._dataset(dataset).id, name=block, is_open=True))
+            self.session.add(CatalogBlockRow(dataset_id=self._dataset_id(dataset), name=block, is_open=True))
             self.session.flush()
 
     def register_files(self, dataset: str, block: str, files: Sequence[OutputFile]) -> int:
@@ -99,32 +116,28 @@ class LocalCatalogWriter:
             raise RegistrationError(f"block {block} is not open")
         if not brow.is_open:
             raise RegistrationError(f"block {block} is closed")
-        lfns = [f.lfn for f in files]
-        existing = {
-            lfn: block_id
-            for lfn, block_id in self.session.execute(
-                select(CatalogFileRow.lfn, CatalogFileRow.block_id).where(CatalogFileRow.lfn.in_(lfns))
-            )
-        }
-        new: list[tuple[OutputFile, CatalogFileRow]] = []
-        for f in files:
-            if f.lfn in existing:
-                if existing[f.lfn] != brow.id:
-                    raise RegistrationError(f"{f.lfn} is already registered in another block")
-                continue
-            new.append((f, CatalogFileRow(dataset_id=brow.dataset_id, block_id=brow.id, lfn=f.lfn, size=f.size,
-                                          events=f.events, checksum=f.adler32, parents=list(f.parents),
-                                          is_valid=True)))
+        by_lfn = {f.lfn: f for f in files}
+        existing: dict[str, int] = {lfn: block_id for lfn, block_id in self.session.execute(
+            select(CatalogFileRow.lfn, CatalogFileRow.block_id).where(CatalogFileRow.lfn.in_(list(by_lfn))))}
+        elsewhere = sorted(lfn for lfn, block_id in existing.items() if block_id != brow.id)
+        if elsewhere:
+            raise RegistrationError(f"{elsewhere[0]} is already registered in another block")
+        new = [f for lfn, f in by_lfn.items() if lfn not in existing]
         if not new:
             return 0
-        self.session.add_all(row for _, row in new)
-        self.session.flush()  # one flush for the files (their ids), one for their lumis and replicas
-        for f, frow in new:
-            self.session.add_all(CatalogLumiRow(file_id=frow.id, run=run, lumi=lumi)
-                                 for run, lumis in sorted(f.lumis.items()) for lumi in sorted(set(lumis)))
-            if f.site:
-                self.session.add(CatalogReplicaRow(file_id=frow.id, site=f.site, is_tape=False))
-        self.session.flush()
+        now = utcnow()
+        ids: dict[str, int] = {lfn: file_id for lfn, file_id in self.session.execute(
+            insert(CatalogFileRow).returning(CatalogFileRow.lfn, CatalogFileRow.id),
+            [{"dataset_id": brow.dataset_id, "block_id": brow.id, "lfn": f.lfn, "size": f.size, "events": f.events,
+              "checksum": f.adler32, "parents": list(f.parents), "is_valid": True, "created_at": now}
+             for f in new])}
+        lumis = [{"file_id": ids[f.lfn], "run": run, "lumi": lumi}
+                 for f in new for run, ls in sorted(f.lumis.items()) for lumi in sorted(set(ls))]
+        if lumis:
+            self.session.execute(insert(CatalogLumiRow), lumis)
+        replicas = [{"file_id": ids[f.lfn], "site": f.site, "is_tape": False} for f in new if f.site]
+        if replicas:
+            self.session.execute(insert(CatalogReplicaRow), replicas)
         return len(new)
 
     def close_block(self, block: str) -> None:
@@ -151,6 +164,11 @@ class LocalCatalogWriter:
             select(CatalogFileRow.lfn).where(CatalogFileRow.block_id == brow.id).order_by(CatalogFileRow.lfn)))
 
 
+def _rule_id(did: str, rse_expression: str, kind: str) -> str:
+    """Deterministic, so the same rule asked twice is found by its key."""
+    return hashlib.sha1(f"{did}|{rse_expression}|{kind}".encode()).hexdigest()[:32]
+
+
 class LocalRuleService:
     """Rules in the ``local_rules`` table; a local rule is satisfied at once (no transfers here)."""
 
@@ -158,18 +176,24 @@ class LocalRuleService:
         self.session = session
 
     def add_rule(self, did: str, rse_expression: str, kind: str, comment: str = "", copies: int = 1) -> str:
-        existing = self.session.scalar(select(LocalRuleRow).where(
-            LocalRuleRow.did == did, LocalRuleRow.rse_expression == rse_expression, LocalRuleRow.kind == kind))
-        if existing is not None:
-            if existing.deleted_at is not None:
-                existing.deleted_at = None
-                existing.state = "OK"
-            return existing.id
-        rule_id = hashlib.sha1(f"{did}|{rse_expression}|{kind}".encode()).hexdigest()[:32]
-        self.session.add(LocalRuleRow(id=rule_id, did=did, rse_expression=rse_expression, kind=kind,
-                                      copies=copies, comment=comment, state="OK"))
-        self.session.flush()
-        return rule_id
+        return self.add_rules([RuleRequest(did, rse_expression, kind, comment, copies)])[0]
+
+    def add_rules(self, requests: Sequence[RuleRequest]) -> list[str]:
+        ids = [_rule_id(r.did, r.rse_expression, r.kind) for r in requests]
+        found = {row.id: row for row in self.session.scalars(select(LocalRuleRow).where(LocalRuleRow.id.in_(ids)))}
+        missing: dict[str, RuleRequest] = {}
+        for rule_id, r in zip(ids, requests, strict=True):
+            row = found.get(rule_id)
+            if row is None:
+                missing.setdefault(rule_id, r)
+            elif row.deleted_at is not None:
+                row.deleted_at, row.state = None, "OK"
+        if missing:
+            now = utcnow()
+            self.session.execute(insert(LocalRuleRow), [
+                {"id": rule_id, "did": r.did, "rse_expression": r.rse_expression, "kind": r.kind, "copies": r.copies,
+                 "comment": r.comment, "state": "OK", "created_at": now} for rule_id, r in missing.items()])
+        return ids
 
     def delete_rule(self, rule_id: str) -> None:
         row = self.session.get(LocalRuleRow, rule_id)

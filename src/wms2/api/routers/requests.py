@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Response, status
+from fastapi import APIRouter, Body, HTTPException, Query, Response, status
 
 from wms2.api.auth import AuthError, Identity, Role
 from wms2.api.deps import Ctx, DbSession, Paging, Requestor, Viewer
 from wms2.api.models import MAX_REASON, NO_CONTROL, PageOf, RequestDetail, RequestPatch, RequestSummary, SubmitResult
+from wms2.config import Settings
 from wms2.core import actions, listings
 from wms2.core.views import request_detail, request_summary
 from wms2.core.workflow_manager import submit_documents
 from wms2.db.tables import RequestRow
 from wms2.domain.enums import RequestStatus
 from wms2.domain.reqmgr import FieldError, RequestImportError
+from wms2.services.reqmgr import ReqMgr2Client, RequestSourceError
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/requests", tags=["requests"])
 SUMMARY_COLUMNS = (RequestRow.name, RequestRow.status, RequestRow.priority, RequestRow.urgent, RequestRow.request_type,
                    RequestRow.requestor, RequestRow.campaign, RequestRow.created_at, RequestRow.updated_at)
+BY_NAME_KEY = "RequestName"  # a body with only this key: import that request from ReqMgr2
 
 
 def _check_owner(identity: Identity, row: RequestRow) -> None:
@@ -49,12 +54,35 @@ def list_requests(
     return listings.list_requests(session, page.limit, page.offset, status_, campaign, requestor)
 
 
+def _fetch_by_name(settings: Settings, document: dict[str, Any]) -> dict[str, Any]:
+    """A body holding only ``RequestName``: that request's document, fetched from ReqMgr2.
+
+    Unknown or invalid names are the caller's input (422 naming ``RequestName``, like every import
+    rejection); ReqMgr2 unreachable, refusing our credential or answering nonsense is 502."""
+    name = document[BY_NAME_KEY]
+    if not isinstance(name, str):
+        raise RequestImportError([FieldError("RequestName", "must be a string (the request to import)")])
+    try:
+        with ReqMgr2Client(settings) as source:
+            return source.fetch(name)
+    except RequestSourceError as exc:
+        if exc.caller_fault:
+            raise RequestImportError([FieldError("RequestName", exc.message)]) from None
+        log.warning("import of %s from ReqMgr2 failed: %s", name, exc.message)
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, exc.message) from None
+
+
 @router.post("", response_model=SubmitResult, status_code=status.HTTP_201_CREATED,
-             responses={200: {"model": SubmitResult, "description": "identical request already submitted"}})
+             responses={200: {"model": SubmitResult, "description": "identical request already submitted"},
+                        502: {"description": "import by name: ReqMgr2 unreachable or answered unusably"}})
 def submit_request(
     ctx: Ctx, session: DbSession, identity: Requestor, response: Response,
-    document: Annotated[dict[str, Any], Body(description="a full ReqMgr2 request document")],
+    document: Annotated[dict[str, Any], Body(
+        description="a full ReqMgr2 request document, or {\"RequestName\": NAME} alone to import that request"
+                    " from ReqMgr2 (reqmgr2.url); either way the same validation, ownership and idempotence")],
 ) -> dict[str, Any]:
+    if set(document) == {BY_NAME_KEY}:
+        document = _fetch_by_name(ctx.settings, document)
     _reject_nul(document, "body")
     claimed = document.get("Requestor")
     if identity.role < Role.operator and claimed and claimed != identity.name:
