@@ -258,3 +258,60 @@ def test_finished_wus_are_forgotten_and_the_cache_is_bounded(tmp_path: Path) -> 
         monitor._dag_cache(f"/nowhere/{i}")
     assert len(monitor._cache) == CACHED_DAGS
     assert str(root) not in monitor._cache  # least recently polled first out
+
+
+class ExitedEngine(RunningEngine):
+    """The DAGMan job has left the queue with the given exit code."""
+
+    def __init__(self, exit_code: int) -> None:
+        self.exit_code = exit_code
+
+    def query(self, cluster_id: int, schedd: str) -> DagJobInfo:
+        return DagJobInfo(cluster_id=cluster_id, schedd=schedd, state=DagJobState.completed, counters={})
+
+    def exit_info(self, cluster_id: int, schedd: str) -> DagExitInfo:
+        return DagExitInfo(cluster_id, schedd, self.exit_code, False, "")
+
+
+def _write_outer_dag(root: Path, names: list[str]) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "workflow.dag").write_text("".join(f"SUBDAG EXTERNAL {n} group.dag DIR {n}\n" for n in names))
+    for n in names:
+        (root / n).mkdir(parents=True, exist_ok=True)
+        (root / n / "group.dag").write_text("JOB landing landing.sub\n")
+        (root / n / "merge_output.json").write_text(f'{{"work_unit": "{n}", "files": []}}')
+
+
+def test_exit_zero_with_a_stale_status_file_completes_every_work_unit(tmp_path: Path) -> None:
+    """DAGMan may skip its last status rewrite: a successful exit means every node is done, so the WU the
+    stale file still shows running is reported completed (and its outputs are collected)."""
+    root = tmp_path / "round"
+    _write_dag(root, {"mg_000000": 5, "mg_000001": 3})
+    _write_outer_dag(root, ["mg_000000", "mg_000001"])
+    running = _poll(DagMonitor(RunningEngine()), root, set())
+    assert [w.name for w in running.newly_completed] == ["mg_000000"]
+    done = DagMonitor(ExitedEngine(0)).poll(root, 1, "local", 2, {"mg_000000"})
+    assert done.finished and done.succeeded and done.exit_code == 0
+    assert [w.name for w in done.newly_completed] == ["mg_000001"]
+    assert done.wu_counts["done"] == 2 and done.wu_counts["running"] == 0
+    failed = DagMonitor(ExitedEngine(1)).poll(root, 1, "local", 2, {"mg_000000"})
+    assert not failed.succeeded and failed.newly_completed == []
+
+
+def test_exit_zero_without_any_status_file_reads_the_nodes_from_the_dag(tmp_path: Path) -> None:
+    root = tmp_path / "round"
+    _write_outer_dag(root, ["mg_000000", "mg_000001"])
+    done = DagMonitor(ExitedEngine(0)).poll(root, 1, "local", 2, set())
+    assert done.succeeded and [w.name for w in done.newly_completed] == ["mg_000000", "mg_000001"]
+
+
+def test_a_dag_seen_finished_is_read_again_not_from_the_cache(tmp_path: Path) -> None:
+    root = tmp_path / "round"
+    _write_dag(root, {"mg_000000": 3, "mg_000001": 3})
+    _write_outer_dag(root, ["mg_000000", "mg_000001"])
+    monitor = CountingMonitor(RunningEngine())
+    _poll(monitor, root, set())
+    monitor.engine = ExitedEngine(1)  # the final file has the same stat key as the cached one
+    monitor.parsed.clear()
+    _poll(monitor, root, set())
+    assert "workflow.dag" in monitor.parsed

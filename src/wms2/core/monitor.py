@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from wms2.dagman.metrics import read_metrics
 from wms2.dagman.model import NodeStatus
+from wms2.dagman.parser import parse_dag
 from wms2.dagman.rescue import newest_rescue, read_rescue
 from wms2.dagman.status_file import NodeState, read_node_states
 from wms2.engines.base import DagJobState, Engine, EngineError, JobUnknown
@@ -132,6 +133,15 @@ class OuterView:
         return cls(counts, frozenset(done), tuple(running), frozenset(failed), tuple(node[0] for node in nodes))
 
 
+def _dag_nodes(dag_file: Path) -> set[str]:
+    """Every node of the DAG file (when no status file was ever written); empty if it cannot be read."""
+    try:
+        return set(parse_dag(dag_file).nodes)
+    except (OSError, ValueError) as exc:
+        log.warning("unreadable DAG file %s: %s", dag_file, exc)
+        return set()
+
+
 def _count(view: OuterView | None, total: int) -> dict[str, int]:
     counts = {"total": total, **dict.fromkeys(COUNT_KEYS, 0)}
     if view is None:
@@ -185,17 +195,22 @@ class DagMonitor:
     def poll(self, submit_dir: Path, cluster_id: int | None, schedd: str | None, total_wus: int,
              already_completed: set[str]) -> DagPoll:
         dag_file = submit_dir / OUTER_DAG
+        # The engine first, the files after: DAGMan writes its last status file before it exits, so a DAG
+        # seen finished is read in its final state (not one cached or read a moment before the exit).
+        engine_state = self._engine_state(cluster_id, schedd)
+        finished = engine_state in (DagJobState.gone, DagJobState.completed, DagJobState.removed)
+        if finished:
+            self.forget(submit_dir)
         cache = self._dag_cache(str(submit_dir))
         view = self._outer_view(dag_file, cache)
-        wu_counts = _count(view, total_wus)
-        engine_state = self._engine_state(cluster_id, schedd)
-        poll = DagPoll(wu_counts=wu_counts, node_counts={}, by_role={}, engine_state=engine_state)
+        poll = DagPoll(wu_counts=_count(view, total_wus), node_counts={}, by_role={}, engine_state=engine_state)
         done_now = set(view.done) if view else set()
         self._inner_counts(submit_dir, view, poll, cache)
-        finished = engine_state in (DagJobState.gone, DagJobState.completed, DagJobState.removed)
         if finished:
             self._finish(dag_file, cluster_id, schedd, view, poll, done_now)
             self.forget(submit_dir)
+            if poll.succeeded:
+                poll.wu_counts = {**dict.fromkeys(poll.wu_counts, 0), "total": total_wus, "done": total_wus}
         for wu in sorted(done_now - already_completed):
             completed = self._completed(submit_dir / wu, wu)
             if completed is None:
@@ -312,6 +327,9 @@ class DagMonitor:
                 log.warning("unreadable metrics %s: %s", metrics_path, exc)
         rescue = newest_rescue(dag_file)
         failed: set[str] = set(view.failed) if view is not None else set()
+        if exit_code == 0 and not poll.removed and not failed:
+            # DAGMan exits 0 only when every node succeeded, even if it skipped its last status rewrite.
+            done_now |= set(view.names) if view is not None else _dag_nodes(dag_file)
         if rescue is not None and (exit_code or 0) != 0:
             rdag = read_rescue(rescue[1])
             done_now |= set(rdag.done)

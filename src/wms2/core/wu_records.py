@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from wms2.core.monitor import CompletedWorkUnit
+from wms2.db.base import utcnow
 from wms2.db.tables import DagRow, WorkUnitRecordRow
 
 
@@ -22,10 +23,13 @@ def store_completed(session: Session, dag: DagRow, completed: Iterable[Completed
     known = set(session.scalars(select(WorkUnitRecordRow.name).where(
         WorkUnitRecordRow.workflow_id == dag.workflow_id, WorkUnitRecordRow.round == dag.round,
         WorkUnitRecordRow.name.in_(names))))
+    now = utcnow()
+    rows = [{"workflow_id": dag.workflow_id, "round": dag.round, "name": wu.name, "site": wu.site,
+             "registered": False, "record": wu.as_record(), "created_at": now}
+            for wu in completed if wu.name not in known]
+    if rows:  # one multi-row INSERT (a round completes hundreds of WUs; no per-row ORM objects needed)
+        session.execute(insert(WorkUnitRecordRow), rows)
     for wu in completed:
-        if wu.name not in known:
-            session.add(WorkUnitRecordRow(workflow_id=dag.workflow_id, round=dag.round, name=wu.name, site=wu.site,
-                                          record=wu.as_record()))
         dag.completed_work_units[wu.name] = {"site": wu.site}
     flag_modified(dag, "completed_work_units")
     return len(completed)

@@ -92,6 +92,7 @@ class LocalCatalogWriter:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._blocks: dict[str, CatalogBlockRow] = {}  # rows already looked up in this unit of work
 
     def _dataset_id(self, name: str) -> int:
         found = self.session.scalar(select(CatalogDatasetRow.id).where(CatalogDatasetRow.name == name))
@@ -103,12 +104,19 @@ class LocalCatalogWriter:
         return row.id
 
     def _block(self, name: str) -> CatalogBlockRow | None:
-        return self.session.scalar(select(CatalogBlockRow).where(CatalogBlockRow.name == name))
+        row = self._blocks.get(name)
+        if row is None:
+            row = self.session.scalar(select(CatalogBlockRow).where(CatalogBlockRow.name == name))
+            if row is not None:
+                self._blocks[name] = row
+        return row
 
     def open_block(self, dataset: str, block: str) -> None:
         if self._block(block) is None:
-            self.session.add(CatalogBlockRow(dataset_id=self._dataset_id(dataset), name=block, is_open=True))
+            row = CatalogBlockRow(dataset_id=self._dataset_id(dataset), name=block, is_open=True)
+            self.session.add(row)
             self.session.flush()
+            self._blocks[block] = row
 
     def register_files(self, dataset: str, block: str, files: Sequence[OutputFile]) -> int:
         brow = self._block(block)
