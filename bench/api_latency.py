@@ -104,7 +104,7 @@ def run_server(home: Path, port: int, plan_nodes: int) -> None:
     from wms2.core.lifecycle import LifecycleManager
 
     settings = load_settings(home)
-    db = Database(settings.db_url)
+    db = Database(settings.db_url, pool_size=settings.database_pool_size)  # as wms2 serve (init_home) opens it
     lifecycle = LifecycleManager(db, settings)  # no engine workers: the bench measures the API
     stop = threading.Event()
     threading.Thread(target=lifecycle.run_forever, args=(stop,), daemon=True, name="wms2-lifecycle").start()
@@ -223,18 +223,6 @@ def _wait_healthy(base: str, proc: subprocess.Popen[bytes]) -> None:
             pass
         time.sleep(0.2)
     raise RuntimeError("server did not become healthy")
-
-
-def _wait_first_cycle(base: str, token: str) -> float | None:
-    """Measure between lifecycle cycles (the first one evaluates every non-terminal request)."""
-    deadline = time.monotonic() + PLAN_TIMEOUT_S
-    while time.monotonic() < deadline:
-        r = httpx.get(f"{base}/lifecycle/status", headers={"Authorization": f"Bearer {token}"}, timeout=30)
-        last = r.json().get("last_cycle")
-        if last is not None:
-            return float(last["duration_s"])
-        time.sleep(0.5)
-    return None
 
 
 def _wait_first_cycle(base: str, token: str) -> float | None:

@@ -190,7 +190,8 @@ class ApiSettings(BaseModel):
     max_page_size: int = Field(1000, ge=1)
     max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="request body limit (ReqMgr2 documents)")
     aggregate_cache_seconds: float = Field(
-        1.0, ge=0, description="reuse aggregate views (/status, /admission/queue, metrics) this long; 0 = never")
+        1.0, ge=0, description="reuse aggregate views (/status, /admission/queue, metrics) and list pages"
+        " (/requests, /workflows, /dags) this long; API writes clear them at once; 0 = never")
     worker_threads: int = Field(8, ge=1, description="threads running endpoints (fewer = less GIL contention)")
 
 
@@ -215,6 +216,9 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=lambda: Path(DEFAULT_HOME))
     database_url: str | None = Field(None, description="default: sqlite under home")
+    database_pool_size: int = Field(
+        16, ge=1, le=1000, description="connections kept open: api.worker_threads + the lifecycle + headroom;"
+        " beyond it connections are opened and closed per use (costly: SQLite sets WAL on each)")
     log_level: str = "INFO"
 
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)

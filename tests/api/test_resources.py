@@ -207,3 +207,27 @@ def test_api_writes_clear_cached_aggregates(db: Database, api_settings: Settings
                        json={"max_active_dags": 7, "reason": "x"}).status_code == 200
         assert c.get("/api/v1/status", headers=headers).json()["requests"]["submitted"] == 1
         assert c.get("/api/v1/admission/queue", headers=headers).json()["max_active_dags"] == 7
+
+
+def test_list_pages_are_cached_until_an_api_write(db: Database, api_settings: Settings, fixtures_dir: Path) -> None:
+    """List pages are reused for api.aggregate_cache_seconds (dashboards polling); a change made outside
+    the API (the lifecycle) shows up after that, an API write at once."""
+    from fastapi.testclient import TestClient
+
+    from wms2.api import create_app
+    from wms2.api.auth import create_token
+    from wms2.core.workflow_manager import submit_documents
+
+    cached = api_settings.model_copy(deep=True)
+    cached.api.aggregate_cache_seconds = 3600.0
+    with db.session() as s:
+        token = create_token(s, "op", "operator", "test")[1]
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(cached, db)) as c:
+        assert c.get("/api/v1/requests", headers=headers).json()["total"] == 0
+        with db.session() as s:  # behind the API's back
+            submit_documents(s, [("", doc(fixtures_dir, "r_outside"))], cached, by="lifecycle")
+        assert c.get("/api/v1/requests", headers=headers).json()["total"] == 0  # the cached page
+        assert c.get("/api/v1/requests?limit=5", headers=headers).json()["total"] == 1  # another page: fresh
+        assert c.post("/api/v1/requests", headers=headers, json=doc(fixtures_dir, "r_api")).status_code == 201
+        assert c.get("/api/v1/requests", headers=headers).json()["total"] == 2

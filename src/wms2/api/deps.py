@@ -45,6 +45,9 @@ async def get_session(ctx: Ctx) -> AsyncIterator[Session]:
     except BaseException:
         await run_in_threadpool(_finish, session, False)
         raise
+    if session.get_transaction() is None and not session.new and not session.dirty and not session.deleted:
+        session.close()  # never touched the database (a cached answer): no I/O, no thread hop
+        return
     await run_in_threadpool(_finish, session, True)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from wms2.core.rounds import completed_fraction
-from wms2.core.views import request_detail
+from wms2.core.views import blocks_table, rounds_table
 from wms2.db.tables import DagRow, RequestRow, WorkflowRow
 from wms2.domain.enums import WorkflowStatus
 
@@ -38,7 +38,6 @@ def workflow_progress(session: Session, workflow: WorkflowRow, now: datetime) ->
         eta_s = 0.0
     elif rate_per_s:
         eta_s = (1.0 - fraction) / rate_per_s
-    detail = request_detail(session, request)
     current = None
     if workflow.current_dag_id is not None:
         dag = session.get(DagRow, workflow.current_dag_id)
@@ -56,6 +55,6 @@ def workflow_progress(session: Session, workflow: WorkflowRow, now: datetime) ->
         "eta_seconds": eta_s,
         "eta": None if eta_s is None else now + timedelta(seconds=eta_s),
         "current_dag": current,
-        "rounds": detail.get("rounds", []),
-        "blocks": detail.get("blocks", []),
+        "rounds": rounds_table(session, workflow.id),
+        "blocks": blocks_table(session, workflow.id),
     }

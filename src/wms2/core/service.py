@@ -18,7 +18,7 @@ def init_home(settings: Settings) -> Database:
     """Create the state directories and bring the database schema up to date (idempotent)."""
     for path in (settings.home, settings.submit_base, settings.storage_root, settings.log_dir):
         Path(path).mkdir(parents=True, exist_ok=True)
-    db = Database(settings.db_url)
+    db = Database(settings.db_url, pool_size=settings.database_pool_size)
     upgrade(db.engine)
     return db
 
@@ -28,7 +28,7 @@ def open_database(settings: Settings) -> Database:
     url = settings.db_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         raise RuntimeError(f"no WMS2 database at {url.removeprefix('sqlite:///')}: run `wms2 init` first")
-    db = Database(url)
+    db = Database(url, pool_size=settings.database_pool_size)
     try:
         current = current_revision(db.engine)
     except OperationalError as exc:

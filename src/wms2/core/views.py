@@ -58,13 +58,17 @@ def request_detail(session: Session, row: RequestRow) -> dict[str, Any]:
             "current_dag_id": wf.current_dag_id,
         }
         detail["rounds"] = rounds_table(session, wf.id)
-        detail["blocks"] = [
-            {"round": b.round, "dataset": b.dataset, "status": str(b.status), "work_units": b.total_work_units,
-             "work_units_done": len(b.completed_work_units), "catalog_block": b.catalog_block_name}
-            for b in session.scalars(select(ProcessingBlockRow).where(ProcessingBlockRow.workflow_id == wf.id)
-                                     .order_by(ProcessingBlockRow.round, ProcessingBlockRow.dataset))
-        ]
+        detail["blocks"] = blocks_table(session, wf.id)
     return detail
+
+
+def blocks_table(session: Session, workflow_id: int) -> list[dict[str, Any]]:
+    return [
+        {"round": b.round, "dataset": b.dataset, "status": str(b.status), "work_units": b.total_work_units,
+         "work_units_done": len(b.completed_work_units), "catalog_block": b.catalog_block_name}
+        for b in session.scalars(select(ProcessingBlockRow).where(ProcessingBlockRow.workflow_id == workflow_id)
+                                 .order_by(ProcessingBlockRow.round, ProcessingBlockRow.dataset))
+    ]
 
 
 def rounds_table(session: Session, workflow_id: int) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy import func, select
 
 from wms2.api.dag_nodes import dag_logs, dag_nodes
-from wms2.api.deps import DbSession, Paging, Viewer
+from wms2.api.deps import Ctx, DbSession, Page, Paging, Viewer
 from wms2.api.models import DagDetail, DagLogs, DagNodes, DagSummary, PageOf
 from wms2.core.actions import NotFound
 from wms2.db.tables import DagHistoryRow, DagRow
@@ -33,10 +33,15 @@ def _get(session: Any, dag_id: int) -> DagRow:
 
 @router.get("", response_model=PageOf[DagSummary])
 def list_dags(
-    session: DbSession, _: Viewer, page: Paging,
+    ctx: Ctx, session: DbSession, _: Viewer, page: Paging,
     status_: Annotated[DAGStatus | None, Query(alias="status")] = None,
     workflow_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> dict[str, Any]:
+    return ctx.cache.get(("dags", page.limit, page.offset, status_, workflow_id),
+                         lambda: _list_dags(session, page, status_, workflow_id))
+
+
+def _list_dags(session: Any, page: Page, status_: DAGStatus | None, workflow_id: int | None) -> dict[str, Any]:
     conds = []
     if status_ is not None:
         conds.append(DagRow.status == status_)

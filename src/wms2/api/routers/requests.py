@@ -46,12 +46,14 @@ def _reject_nul(value: Any, where: str) -> None:
 
 @router.get("", response_model=PageOf[RequestSummary])
 def list_requests(
-    session: DbSession, _: Viewer, page: Paging,
+    ctx: Ctx, session: DbSession, _: Viewer, page: Paging,
     status_: Annotated[RequestStatus | None, Query(alias="status")] = None,
     campaign: Annotated[str | None, Query(max_length=200)] = None,
     requestor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
-    return listings.list_requests(session, page.limit, page.offset, status_, campaign, requestor)
+    key = ("requests", page.limit, page.offset, status_, campaign, requestor)
+    return ctx.cache.get(key, lambda: listings.list_requests(session, page.limit, page.offset, status_, campaign,
+                                                              requestor))
 
 
 def _fetch_by_name(settings: Settings, document: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -25,6 +26,7 @@ router = APIRouter(tags=["monitoring"])
 RECENT_CYCLES = 10  # cycles listed in GET /lifecycle/status
 
 
+@functools.cache
 def _version() -> str:
     try:
         return version("wms2")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import func, select
 
-from wms2.api.deps import DbSession, Paging, Viewer
+from wms2.api.deps import Ctx, DbSession, Page, Paging, Viewer
 from wms2.api.models import PageOf, WorkflowDetail, WorkflowProgress, WorkflowSummary
 from wms2.api.progress import workflow_progress
 from wms2.core.actions import NotFound
@@ -31,10 +31,15 @@ def _get(session: Any, workflow_id: int) -> WorkflowRow:
 
 @router.get("", response_model=PageOf[WorkflowSummary])
 def list_workflows(
-    session: DbSession, _: Viewer, page: Paging,
+    ctx: Ctx, session: DbSession, _: Viewer, page: Paging,
     status_: Annotated[WorkflowStatus | None, Query(alias="status")] = None,
     request: Annotated[str | None, Query(max_length=200, description="request name")] = None,
 ) -> dict[str, Any]:
+    return ctx.cache.get(("workflows", page.limit, page.offset, status_, request),
+                         lambda: _list_workflows(session, page, status_, request))
+
+
+def _list_workflows(session: Any, page: Page, status_: WorkflowStatus | None, request: str | None) -> dict[str, Any]:
     conds = []
     if status_ is not None:
         conds.append(WorkflowRow.status == status_)
