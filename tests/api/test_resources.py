@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from tests.api.conftest import Api
 from tests.api.helpers import doc, make_active
@@ -188,7 +189,8 @@ def test_aggregate_cache_expires_and_clears() -> None:
     assert TtlCache(0.0).get("k", compute) == 4  # disabled
 
 
-def test_api_writes_clear_cached_aggregates(db: Database, api_settings: Settings, fixtures_dir: Path) -> None:
+def _long_cache_client(db: Database, api_settings: Settings) -> tuple[Any, dict[str, str], Settings]:
+    """An app whose caches never expire on their own, an operator's headers, and its settings."""
     from fastapi.testclient import TestClient
 
     from wms2.api import create_app
@@ -198,8 +200,12 @@ def test_api_writes_clear_cached_aggregates(db: Database, api_settings: Settings
     cached.api.aggregate_cache_seconds = 3600.0
     with db.session() as s:
         token = create_token(s, "op", "operator", "test")[1]
-    headers = {"Authorization": f"Bearer {token}"}
-    with TestClient(create_app(cached, db)) as c:
+    return TestClient(create_app(cached, db)), {"Authorization": f"Bearer {token}"}, cached
+
+
+def test_api_writes_clear_cached_aggregates(db: Database, api_settings: Settings, fixtures_dir: Path) -> None:
+    client, headers, _ = _long_cache_client(db, api_settings)
+    with client as c:
         assert c.get("/api/v1/status", headers=headers).json()["requests"]["submitted"] == 0
         assert c.get("/api/v1/admission/queue", headers=headers).json()["max_active_dags"] == 300
         assert c.post("/api/v1/requests", headers=headers, json=doc(fixtures_dir, "r_c")).status_code == 201
@@ -212,18 +218,10 @@ def test_api_writes_clear_cached_aggregates(db: Database, api_settings: Settings
 def test_list_pages_are_cached_until_an_api_write(db: Database, api_settings: Settings, fixtures_dir: Path) -> None:
     """List pages are reused for api.aggregate_cache_seconds (dashboards polling); a change made outside
     the API (the lifecycle) shows up after that, an API write at once."""
-    from fastapi.testclient import TestClient
-
-    from wms2.api import create_app
-    from wms2.api.auth import create_token
     from wms2.core.workflow_manager import submit_documents
 
-    cached = api_settings.model_copy(deep=True)
-    cached.api.aggregate_cache_seconds = 3600.0
-    with db.session() as s:
-        token = create_token(s, "op", "operator", "test")[1]
-    headers = {"Authorization": f"Bearer {token}"}
-    with TestClient(create_app(cached, db)) as c:
+    client, headers, cached = _long_cache_client(db, api_settings)
+    with client as c:
         assert c.get("/api/v1/requests", headers=headers).json()["total"] == 0
         with db.session() as s:  # behind the API's back
             submit_documents(s, [("", doc(fixtures_dir, "r_outside"))], cached, by="lifecycle")

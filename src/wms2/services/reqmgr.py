@@ -17,6 +17,7 @@ import json
 import logging
 import ssl
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -127,13 +128,13 @@ def _read_token(path: Path, url: str) -> str:
     return token
 
 
+@dataclass(frozen=True)
 class _Answer:
     """One HTTP answer: status and (bounded) body."""
 
-    def __init__(self, status: int, body: bytes, content_type: str) -> None:
-        self.status = status
-        self.body = body
-        self.content_type = content_type
+    status: int
+    body: bytes
+    content_type: str
 
 
 class ReqMgr2Client:
