@@ -60,6 +60,9 @@ def api_settings(settings: Settings) -> Settings:
     s.api.trusted_proxies = [PROXY]
     s.api.dn_roles = {DN_OPERATOR: "operator", DN_VIEWER: "viewer"}
     s.api.aggregate_cache_seconds = 0.0  # every read sees the lifecycle's last change
+    # No real ReqMgr2 from tests: an import by name meets a closed loopback port at once (502).
+    s.reqmgr2.url = "http://127.0.0.1:9/reqmgr2/data"
+    s.reqmgr2.retries = 0
     return s
 
 

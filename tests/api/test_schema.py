@@ -14,6 +14,12 @@ from tests.api.conftest import Api
 EXAMPLES_PER_OPERATION = 12
 
 
+def _imports_by_name(case: schemathesis.Case) -> bool:
+    """POST /requests with a body holding only RequestName: an import from ReqMgr2."""
+    return (case.method == "POST" and case.formatted_path.rstrip("/").endswith("/requests")
+            and isinstance(case.body, dict) and set(case.body) == {"RequestName"})
+
+
 @pytest.mark.slow
 def test_no_server_errors(api: Api) -> None:
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", api.client.app)
@@ -29,6 +35,8 @@ def test_no_server_errors(api: Api) -> None:
         def check(case: schemathesis.Case) -> None:
             response = case.call(headers=headers)
             where = f"{case.method} {case.formatted_path}"
+            if response.status_code == 502 and _imports_by_name(case):
+                return  # the documented answer when ReqMgr2 is unreachable (none runs in tests)
             assert response.status_code < 500, f"{where}: {response.status_code} {response.text}"
             if response.status_code >= 400:
                 body = response.json()
