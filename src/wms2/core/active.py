@@ -67,16 +67,14 @@ class ActiveHandler:
             self._record_poll(session, workflow, dag, poll)
             if not poll.finished and self._production_step_stop(ctx, request, workflow, dag):
                 return
-            report = self.outputs.register(session, workflow, dag, ctx.now)
-            self.outputs.finish_blocks(session, workflow, ctx.now, report)
+            self.outputs.collect(session, workflow, dag, ctx.now)
             if not poll.finished:
                 return
             self._dag_ended(ctx, request, workflow, dag, poll)
             if dag.status != DAGStatus.completed:
                 return
         elif dag.status == DAGStatus.completed:
-            report = self.outputs.register(session, workflow, dag, ctx.now)
-            self.outputs.finish_blocks(session, workflow, ctx.now, report)
+            self.outputs.collect(session, workflow, dag, ctx.now)
         else:
             return
         self._after_success(ctx, request, workflow, dag)

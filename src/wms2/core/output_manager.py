@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from wms2.config import Settings
@@ -35,6 +35,7 @@ from wms2.services.outputs import (
 )
 
 log = logging.getLogger(__name__)
+_UNFINISHED = (BlockStatus.open, BlockStatus.complete)  # blocks that may still be closed or archived
 
 
 @dataclass
@@ -90,8 +91,19 @@ class OutputManager:
         block.first_failure_at = None
         block.last_error = None
 
+    def collect(self, session: Session, workflow: WorkflowRow, dag: DagRow, now: datetime) -> OutputReport:
+        """``register`` then ``finish_blocks`` (what every poll of a DAG does), with one query for the
+        blocks both need: the round's, and the workflow's still open or complete ones."""
+        blocks = list(session.scalars(select(ProcessingBlockRow).where(
+            ProcessingBlockRow.workflow_id == workflow.id,
+            or_(ProcessingBlockRow.round == dag.round, ProcessingBlockRow.status.in_(_UNFINISHED)))
+            .order_by(ProcessingBlockRow.id)))
+        report = self.register(session, workflow, dag, now, [b for b in blocks if b.round == dag.round])
+        return self.finish_blocks(session, workflow, now, report, [b for b in blocks if b.status in _UNFINISHED])
+
     # -- per work unit ---------------------------------------------------------------------------
-    def register(self, session: Session, workflow: WorkflowRow, dag: DagRow, now: datetime) -> OutputReport:
+    def register(self, session: Session, workflow: WorkflowRow, dag: DagRow, now: datetime,
+                 round_blocks: list[ProcessingBlockRow] | None = None) -> OutputReport:
         """Register every completed, not yet registered WU of the round; then close finished blocks.
 
         One catalog call and one rule call per block per cycle carry every pending WU of the block (as
@@ -101,8 +113,10 @@ class OutputManager:
         pending = round_records(session, dag, pending_only=True)
         if not pending:
             return report
-        blocks = {b.dataset: b for b in session.scalars(select(ProcessingBlockRow).where(
-            ProcessingBlockRow.workflow_id == workflow.id, ProcessingBlockRow.round == dag.round))}
+        if round_blocks is None:
+            round_blocks = list(session.scalars(select(ProcessingBlockRow).where(
+                ProcessingBlockRow.workflow_id == workflow.id, ProcessingBlockRow.round == dag.round)))
+        blocks = {b.dataset: b for b in round_blocks}
         catalog, rules = self.catalog_factory(session), self.rules_factory(session)
         by_dataset: dict[str, list[WorkUnitRecordRow]] = {}
         for row in pending:
@@ -155,14 +169,16 @@ class OutputManager:
 
     # -- per block -------------------------------------------------------------------------------
     def finish_blocks(self, session: Session, workflow: WorkflowRow, now: datetime,
-                      report: OutputReport | None = None) -> OutputReport:
+                      report: OutputReport | None = None,
+                      unfinished: list[ProcessingBlockRow] | None = None) -> OutputReport:
         """Close every block whose WUs are all registered, and archive closed blocks."""
         report = report or OutputReport()
         catalog, rules = self.catalog_factory(session), self.rules_factory(session)
-        stmt = select(ProcessingBlockRow).where(
-            ProcessingBlockRow.workflow_id == workflow.id,
-            ProcessingBlockRow.status.in_([BlockStatus.open, BlockStatus.complete]))
-        for block in session.scalars(stmt.order_by(ProcessingBlockRow.id)):
+        if unfinished is None:
+            unfinished = list(session.scalars(select(ProcessingBlockRow).where(
+                ProcessingBlockRow.workflow_id == workflow.id, ProcessingBlockRow.status.in_(_UNFINISHED))
+                .order_by(ProcessingBlockRow.id)))
+        for block in unfinished:
             if block.status == BlockStatus.open and len(block.completed_work_units) < block.total_work_units:
                 continue
             if not self._due(block, now):
