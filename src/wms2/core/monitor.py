@@ -157,9 +157,13 @@ def _state(code: int) -> str:
 
 
 RoleCounts = dict[tuple[str, str], int]  # (role, state) -> nodes, only the non-zero ones
+# The same as pairs in a tuple, for the per-WU cache: tuples of strings and ints are dropped from the
+# garbage collector's tracking, so ~40,000 cached running WUs do not lengthen every full collection
+# (which stops the API threads too).
+FrozenRoleCounts = tuple[tuple[tuple[str, str], int], ...]
 
 
-def _role_counts(nodes: list[NodeState]) -> RoleCounts:
+def _role_counts(nodes: list[NodeState]) -> FrozenRoleCounts:
     counts: RoleCounts = {}
     for name, code, held in nodes:
         role = _role(name)
@@ -167,7 +171,7 @@ def _role_counts(nodes: list[NodeState]) -> RoleCounts:
         counts[key] = counts.get(key, 0) + 1
         if held:
             counts[role, "held"] = counts.get((role, "held"), 0) + held
-    return counts
+    return tuple(counts.items())
 
 
 def _nested(flat: RoleCounts) -> dict[str, dict[str, int]]:
@@ -180,7 +184,7 @@ def _nested(flat: RoleCounts) -> dict[str, dict[str, int]]:
 @dataclass
 class _DagCache:
     outer: tuple[StatKey, OuterView] | None = None
-    inner: dict[str, tuple[StatKey, RoleCounts]] = field(default_factory=dict)
+    inner: dict[str, tuple[StatKey, FrozenRoleCounts]] = field(default_factory=dict)
 
 
 class DagMonitor:
@@ -300,7 +304,7 @@ class DagMonitor:
                     continue
                 roles = _role_counts(inner)
             current[wu] = (key, roles)
-            for role_state, n in roles.items():
+            for role_state, n in roles:
                 totals[role_state] = totals.get(role_state, 0) + n
         cache.inner = current
         by_role = _nested(totals)
