@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -165,7 +164,13 @@ def _demo_contract_json(run: Any) -> None:
     result, _, _ = run
     for r in result.requests:
         assert {"name", "status", "rounds", "events_registered", "blocks_archived"} <= set(r)
-    assert Path  # the demo CLI prints the same dict as JSON on its last line (tests/e2e/test_demo_cli.py)
+
+
+def _demo_leaves_no_daemon(run: Any) -> None:
+    from wms2.engines.local.client import pool_status
+
+    _, _, settings = run
+    assert pool_status(settings)["running"] is False, "the demo must stop the pool daemon it started"
 
 
 def test_lifecycle_end_to_end(run: Any) -> None:
@@ -177,3 +182,4 @@ def test_lifecycle_end_to_end(run: Any) -> None:
     _blocks_one_per_dataset_per_round_all_archived(run)
     _show_prints_rounds_table(run)
     _demo_contract_json(run)
+    _demo_leaves_no_daemon(run)

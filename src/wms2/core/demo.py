@@ -210,4 +210,8 @@ def run_demo(home: Path, reset: bool, timeout_s: float,
     finally:
         result.seconds = round(time.monotonic() - started, 1)
         db.dispose()
+        if settings.engine.kind == "local":  # the demo leaves no daemon behind (the next run starts one)
+            from wms2.engines.local_engine import stop_pool
+
+            stop_pool(settings)
     return result
