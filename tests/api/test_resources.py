@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from tests.api.conftest import Api
 from tests.api.helpers import doc, make_active
+from tests.dag_files import write_running_dag
 from wms2.config import Settings
-from wms2.dagman.status_file import DagStatusFile, NodeStatusEntry, write_status_file
 from wms2.db.base import utcnow
 from wms2.db.session import Database
 from wms2.db.tables import DagRow, ProcessingBlockRow, SiteBanRow, WorkflowRow
@@ -21,22 +20,6 @@ def _queued(api: Api, fixtures_dir: Path, *names: str, priority: int = 100000) -
         r = api.call("POST", "/requests", "alice", json=doc(fixtures_dir, name, RequestPriority=priority))
         assert r.status_code == 201, r.text
     api.cycle()
-
-
-def _write_dag_files(submit: Path) -> None:
-    submit.mkdir(parents=True)
-    write_status_file(submit / "workflow.dag.status", DagStatusFile(
-        dag_files=["workflow.dag"], timestamp=1, dag_status=3,
-        nodes=[NodeStatusEntry("mg_000000", 3), NodeStatusEntry("mg_000001", 5)], nodes_total=2, nodes_done=1))
-    wu = submit / "mg_000000"
-    wu.mkdir()
-    (wu / "elected_site").write_text("T2_XX_Alpha\n")
-    write_status_file(wu / "group.dag.status", DagStatusFile(
-        dag_files=["group.dag"], timestamp=1, dag_status=3,
-        nodes=[NodeStatusEntry("landing", 5), NodeStatusEntry("proc_000001", 3, "", 2),
-               NodeStatusEntry("proc_000002", 6, "Job proc (12.0.0) failed with status 8001", 3),
-               NodeStatusEntry("merge", 0)]))
-    (wu / "proc_000001.post.json").write_text(json.dumps({"exit_code": 50660, "job": {"site": "T2_XX_Alpha"}}))
 
 
 def test_workflows_and_progress(api: Api, fixtures_dir: Path, tmp_path: Path) -> None:
@@ -73,7 +56,7 @@ def test_dags_and_live_nodes(api: Api, fixtures_dir: Path, tmp_path: Path) -> No
     assert detail["submit_dir"] == str(submit) and detail["status"] == "submitted"
     empty = api.get(f"/dags/{dag_id}/nodes").json()
     assert empty["available"] is False and empty["work_units"] == []
-    _write_dag_files(submit)
+    write_running_dag(submit, "T2_XX_Alpha")
     nodes = api.get(f"/dags/{dag_id}/nodes").json()
     assert nodes["available"] and nodes["total"] == 2 and nodes["counts"]["NodesDone"] == 1
     wu = nodes["work_units"][0]

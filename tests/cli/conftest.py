@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from tests.api.conftest import RecordingEngine
 from tests.core.helpers import stepchain_doc, submit
+from tests.dag_files import write_running_dag
 from wms2.api import create_app
 from wms2.api.auth import create_token
 from wms2.cli import app
@@ -27,7 +28,6 @@ from wms2.cli.client import LocalClient
 from wms2.config import Settings, load_settings
 from wms2.core.lifecycle import LifecycleManager
 from wms2.core.transitions import SYSTEM, transition, transition_dag, transition_workflow
-from wms2.dagman.status_file import DagStatusFile, NodeStatusEntry, write_status_file
 from wms2.db.base import Base, utcnow
 from wms2.db.migrate import upgrade
 from wms2.db.session import Database
@@ -112,23 +112,6 @@ def _dag(session: Any, wf: WorkflowRow, submit_dir: Path, status: DAGStatus, don
     return dag
 
 
-def write_dag_files(submit_dir: Path) -> None:
-    """DAGMan's files of a running two-WU DAG: one WU running with a failed retry, one done."""
-    submit_dir.mkdir(parents=True, exist_ok=True)
-    write_status_file(submit_dir / "workflow.dag.status", DagStatusFile(
-        dag_files=["workflow.dag"], timestamp=1, dag_status=3,
-        nodes=[NodeStatusEntry("mg_000000", 3), NodeStatusEntry("mg_000001", 5)], nodes_total=2, nodes_done=1))
-    wu = submit_dir / "mg_000000"
-    wu.mkdir(exist_ok=True)
-    (wu / "elected_site").write_text("T2_XX_SiteA\n")
-    write_status_file(wu / "group.dag.status", DagStatusFile(
-        dag_files=["group.dag"], timestamp=1, dag_status=3,
-        nodes=[NodeStatusEntry("landing", 5), NodeStatusEntry("proc_000001", 3, "", 2),
-               NodeStatusEntry("proc_000002", 6, "Job proc (12.0.0) failed with status 8001", 3),
-               NodeStatusEntry("merge", 0)]))
-    (wu / "proc_000001.post.json").write_text(json.dumps({"exit_code": 50660, "job": {"site": "T2_XX_SiteA"}}))
-
-
 @dataclass
 class State:
     settings: Settings
@@ -158,7 +141,7 @@ def state(cli_db: Database, cli_settings: Settings, fixtures_dir: Path, tmp_path
         transition_workflow(wf, WorkflowStatus.partial)
         s.add(SiteBanRow(site="T2_XX_SiteA", reason="60% infrastructure failures", failure_data={"failed": 6}))
         s.add(SiteBanRow(site="T1_XX_SiteB", reason="old", expires_at=utcnow() - timedelta(days=1)))
-    write_dag_files(tmp_path / "submit" / "r_active")
+    write_running_dag(tmp_path / "submit" / "r_active", "T2_XX_SiteA")
     return State(cli_settings, cli_db, tmp_path)
 
 

@@ -203,16 +203,17 @@ class DagMonitor:
         # seen finished is read in its final state (not one cached or read a moment before the exit).
         engine_state = self._engine_state(cluster_id, schedd)
         finished = engine_state in (DagJobState.gone, DagJobState.completed, DagJobState.removed)
-        if finished:
+        if finished:  # read afresh and not remembered: the DAG ended
             self.forget(submit_dir)
-        cache = self._dag_cache(str(submit_dir))
+            cache = _DagCache()
+        else:
+            cache = self._dag_cache(str(submit_dir))
         view = self._outer_view(dag_file, cache)
         poll = DagPoll(wu_counts=_count(view, total_wus), node_counts={}, by_role={}, engine_state=engine_state)
         done_now = set(view.done) if view else set()
         self._inner_counts(submit_dir, view, poll, cache)
         if finished:
             self._finish(dag_file, cluster_id, schedd, view, poll, done_now)
-            self.forget(submit_dir)
             if poll.succeeded:
                 poll.wu_counts = {**dict.fromkeys(poll.wu_counts, 0), "total": total_wus, "done": total_wus}
         for wu in sorted(done_now - already_completed):
