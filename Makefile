@@ -18,9 +18,13 @@ demo: $(STAMP)
 
 ## make test: the whole test suite (SQLite and PostgreSQL), plus ruff
 test: $(STAMP)
+	@echo "make test: started at $$(date -u +%H:%M:%S)"
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-rucio.sh
+	bash scripts/ensure-reqmgr2.sh
 	$(BIN)/ruff check src tests bench
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -p no:cacheprovider
+	WMS2_TEST_STARTED=$$(date +%s) $(BIN)/python -m pytest -q -n 2 --dist loadgroup -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine_throughput.py --nodes 2000

@@ -8,6 +8,7 @@ to run the SQLite half only (never in CI).
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,20 @@ import wms2.db.models  # noqa: F401
 from wms2.config import Settings, load_settings
 from wms2.db.base import Base
 from wms2.db.session import Database, make_engine
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the whole ``make test`` duration (set-up included), which the Makefile starts timing."""
+    started = os.environ.get("WMS2_TEST_STARTED")
+    if started and started.isdigit():
+        elapsed = time.time() - int(started)
+        terminalreporter.write_line(f"make test: suite finished {elapsed:.0f} s after the test command started")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest first: the end-to-end modules start at once on both workers (the sort is stable)."""
+    items.sort(key=lambda item: not item.nodeid.startswith("tests/e2e/"))
+
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 PG_ADMIN_URL = os.environ.get("WMS2_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -30,10 +30,32 @@ class LifecycleSettings(BaseModel):
     timeout_resubmitting: float | None = 600.0
     timeout_held: float | None = None
     alert_repeat_seconds: float = Field(3600.0, ge=0, description="do not repeat an identical alert sooner")
+    # Added by hardening (issue 12): a request whose planning keeps being deferred (input not in the
+    # catalog, catalog down, nothing placeable) is alerted on, then held with the reason. None = never.
+    deferred_alert_seconds: float | None = Field(
+        3600.0, gt=0, description="alert after planning was deferred this long (the planning timeout)")
+    deferred_hold_seconds: float | None = Field(
+        86400.0, gt=0, description="hold (operator decides) after planning was deferred this long")
+    # Added by fast tests (issue 15): a driver that runs the cycles itself (``wms2 demo``, the e2e tests)
+    # runs the next cycle at once after a transition or an engine change (a DAG job created, updated
+    # or finished), re-checking the engine with a back-off from the first value to the second, and at
+    # the latest after cycle_seconds.
+    change_poll_min_seconds: float = Field(0.02, gt=0, description="first re-check for an engine change")
+    change_poll_max_seconds: float = Field(0.25, gt=0, description="longest wait between two re-checks")
 
     def timeout_for(self, status: str) -> float | None:
         value = getattr(self, f"timeout_{status}", None)
         return value if isinstance(value, (int, float)) else None
+
+
+class OwnershipSettings(BaseModel):
+    """One lifecycle owner among many processes (``wms2.core.ownership``): a lease row with a fencing token."""
+
+    lease_seconds: float = Field(20.0, gt=0, description="a lease not renewed this long may be taken over")
+    renew_seconds: float = Field(5.0, gt=0, description="heartbeat period of the owner (keep <= lease/3)")
+    standby_poll_seconds: float = Field(2.0, gt=0, description="how often a stand-by looks at the lease")
+    db_retry_base_s: float = Field(1.0, gt=0, description="first wait after the database was unreachable")
+    db_retry_max_s: float = Field(60.0, gt=0, description="longest wait between database retries")
 
 
 class AdmissionSettings(BaseModel):
@@ -79,6 +101,11 @@ class PlanningSettings(BaseModel):
     low_filter_efficiency: float = Field(0.01, gt=0, le=1, description="below it: one lumi per WU")
     node_status_update_seconds: int = Field(30, ge=1)
     max_jobs_per_request: int = Field(2_000_000, ge=1, description="absurd-size guard")
+    # Added by hardening (issue 12): checked at submission (generation) and at planning.
+    max_work_units_per_request: int = Field(
+        250_000, ge=1, description="absurd-size guard: max_jobs_per_request / jobs_per_work_unit")
+    max_dag_nodes: int = Field(
+        1_000_000, ge=1, description="nodes in one DAG: 10x the largest workflows of design §11 (100,000)")
     # periodic_remove guards written into submit files
     max_held_seconds: int = Field(86400, ge=1)
     max_idle_seconds_high_priority: int = Field(3 * 86400, ge=1)
@@ -159,6 +186,16 @@ class EngineSettings(BaseModel):
     )
     oversubscribe: float = Field(4.0, ge=1.0, description="how far tiny jobs may oversubscribe real cores")
     submit_interval_s: float = Field(0.0, ge=0, description="local DAGMan submit cycle")
+    # Added by fast tests (issue 15): the local pool daemon's timers, in seconds (milliseconds allowed).
+    # Process exits and commands wake the pool at once; these bound only the idle waits.
+    loop_idle_wait_s: float = Field(0.25, gt=0, description="longest sleep of the pool's loop with nothing to do")
+    periodic_interval_s: float = Field(
+        1.0, gt=0, description="how often periodic_remove is evaluated (HTCondor PERIODIC_EXPR_INTERVAL: 60)")
+    status_scan_s: float = Field(
+        0.25, gt=0, description="status files are rewritten at most this often (DAGMan: the 5 s log scan)")
+    server_poll_s: float = Field(0.5, gt=0, description="how soon the daemon's HTTP server notices a shutdown")
+    spool_check_s: float = Field(5.0, gt=0, description="how often the daemon checks that its spool is its own")
+    client_poll_s: float = Field(0.05, gt=0, description="a client's re-check while a daemon starts or stops")
 
 
 class SandboxSettings(BaseModel):
@@ -193,6 +230,11 @@ class ApiSettings(BaseModel):
         1.0, ge=0, description="reuse aggregate views (/status, /admission/queue, metrics) and list pages"
         " (/requests, /workflows, /dags) this long; API writes clear them at once; 0 = never")
     worker_threads: int = Field(8, ge=1, description="threads running endpoints (fewer = less GIL contention)")
+    session_seconds: float = Field(8 * 3600.0, gt=0, description="dashboard login lifetime (one operator shift)")
+    dashboard_poll_seconds: float = Field(
+        3.0, ge=0.5, description="how often dashboard pages re-read their (cheap, cached) endpoints")
+    database_retry_after_s: int = Field(
+        30, ge=1, description="Retry-After of a 503 when the database is unreachable (added by hardening)")
 
 
 class ReqMgr2Settings(BaseModel):
@@ -209,6 +251,69 @@ class ReqMgr2Settings(BaseModel):
                                     description="refuse larger answers (same limit as api.max_body_bytes)")
     retries: int = Field(2, ge=0, description="extra attempts after a 5xx or a connection failure")
     retry_backoff_s: float = Field(1.0, ge=0, description="wait before the first retry; doubles after each")
+    # Live sync with ReqMgr2 (wms2.core.reqmgr_sync): pull assigned requests, push progress statuses.
+    teams: list[str] = Field(default_factory=list,
+                             description="ReqMgr2 teams this WMS2 instance serves; empty = no sync (WMAgent"
+                                         " keeps every other team's requests)")
+    sync_timeout_s: float = Field(10.0, gt=0, description="per HTTP call of the sync (no in-cycle retries)")
+    sync_backoff_s: float = Field(5.0, ge=0, description="first wait after a failed push/pull; doubles")
+    sync_backoff_max_s: float = Field(600.0, ge=0, description="longest wait between sync attempts")
+    agent_dn: str = Field("/DC=ch/DC=cern/OU=computers/CN=wms2",
+                          description="DN that WMS2 writes as (front-end headers in tests)")
+    frontend_hmac_key_file: Path | None = Field(
+        None, description="tests/trials only: sign cms-auth-* front-end headers with this HMAC key (as the"
+                          " cmsweb front-end does); production uses cert_file/key_file")
+    frontend_roles: dict[str, list[str]] = Field(
+        default_factory=lambda: {"admin": ["reqmgr"]},
+        description="roles sent in the signed front-end headers: role -> groups")
+
+
+class ValidationSettings(BaseModel):
+    """Physics validation (``wms2 validate``, issue 17): statistical comparison of two productions."""
+
+    workers: int = Field(2, ge=1, le=256, description="processes reading files in parallel (1 = in-process)")
+    chunk_mb: float = Field(32.0, gt=0, description="uproot step size: memory per worker is a few times this")
+    task_mb: float = Field(64.0, gt=0, description="entry ranges of about this much data per pool task (a"
+                           " worker maps at most this much of a file at once)")
+    fine_bins: int = Field(1000, ge=10, le=100_000, description="common fine bins (KS resolution)")
+    coarse_bins: int = Field(40, ge=2, le=1000, description="equal-content bins of the chi2 test and the plots")
+    sample_size: int = Field(10_000, ge=100, description="values per branch and file kept to place the bins")
+    tail_quantile: float = Field(0.0005, ge=0, lt=0.5, description="fine bins span [q, 1-q]; tails in 2 extra bins")
+    ks_p_min: float = Field(1e-3, gt=0, lt=1, description="KS p-value below it: different")
+    chi2_p_min: float = Field(1e-3, gt=0, lt=1, description="chi2 p-value below it: different")
+    z_max: float = Field(5.0, gt=0, description="mean/width shift, event-count and NaN/inf-fraction pulls above it:"
+                                                " different")
+    max_plots: int = Field(200, ge=0, description="overlay plots in the HTML report (worst branches first)")
+
+
+class CatalogSettings(BaseModel):
+    """Where data management goes (issue 13): ``local`` = the embedded catalog and rule tables (default,
+    needs no server); ``cms`` = the real clients: Rucio (``rucio-clients``) for replicas, blocks and rules,
+    with the embedded file catalog standing in for DBS unless ``dbs_url`` is set."""
+
+    backend: Literal["local", "cms"] = "local"
+    rucio_url: str | None = Field(None, description="e.g. https://cms-rucio.cern.ch; required by backend=cms")
+    rucio_auth_url: str | None = Field(None, description="e.g. https://cms-rucio-auth.cern.ch; None = rucio_url")
+    rucio_account: str = Field("wms2", description="the Rucio account WMS2 acts as")
+    rucio_auth_type: Literal["userpass", "x509", "x509_proxy", "oidc"] = "userpass"
+    rucio_username: str | None = Field(None, description="userpass identity; None = the account name")
+    rucio_password_file: Path | None = Field(None, description="file holding the userpass password (never logged)")
+    rucio_cert: Path | None = Field(None, description="X.509 certificate or proxy (x509, x509_proxy)")
+    rucio_key: Path | None = Field(None, description="its key; None = inside rucio_cert")
+    rucio_ca: Path | None = Field(None, description="CA file or directory; None = system CAs")
+    rucio_client_config: Path | None = Field(None, description="client-only rucio.cfg (exported as RUCIO_CONFIG)")
+    rucio_scope: str = Field("cms", description="scope of central CMS data (cms-formats.md §4.2)")
+    rucio_timeout_s: float = Field(60.0, gt=0, description="per HTTP call")
+    rucio_retries: int = Field(2, ge=0, description="extra attempts after a 5xx or a connection failure")
+    rucio_retry_backoff_s: float = Field(0.5, ge=0, description="wait before the first retry; doubles")
+    rule_activity: str = Field("Production Output", description="activity of source and archival rules")
+    consolidation_activity: str = Field("Data Consolidation", description="activity of consolidation rules")
+    source_rule_lifetime_s: int | None = Field(
+        14 * 86400, gt=0, description="source protection rules expire (then Rucio may delete the copy)")
+    rule_priority: int = Field(3, ge=1, le=5, description="Rucio priority (WMCore: normal=3)")
+    site_rses: dict[str, str] = Field(
+        default_factory=dict, description="site -> disk RSE where it writes; default T0/T1: <site>_Disk, else <site>")
+    dbs_url: str | None = Field(None, description="DBS3 reader/writer base; None = the embedded file catalog")
 
 
 class Settings(BaseSettings):
@@ -222,6 +327,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
+    ownership: OwnershipSettings = Field(default_factory=OwnershipSettings)
     admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
     resources: ResourceSettings = Field(default_factory=ResourceSettings)
     planning: PlanningSettings = Field(default_factory=PlanningSettings)
@@ -231,6 +337,8 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     reqmgr2: ReqMgr2Settings = Field(default_factory=ReqMgr2Settings)
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)
 
     @field_validator("home")
     @classmethod

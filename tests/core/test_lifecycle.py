@@ -153,4 +153,5 @@ def test_stuck_internal_state_fails(db: Database, settings: Settings, fixtures_d
         row = s.scalar(select(RequestRow))
         assert row.status == RequestStatus.failed
         assert row.status_transitions[-1]["reason"].startswith("stuck in planning for 2.0 h")
-        assert s.scalar(select(AlertRow.kind)) == "stuck_failed"
+        # the hour of deferral before it also raised "planning_deferred" (hardening, defect 2)
+        assert "stuck_failed" in set(s.scalars(select(AlertRow.kind)))

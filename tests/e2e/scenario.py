@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from wms2.config import Settings
+from wms2.core.cycle_wait import CycleWaiter
 from wms2.core.demo import DEMO_DATASET, DEMO_SITES, demo_settings, load_samples
 from wms2.core.lifecycle import LifecycleManager
 from wms2.core.operator import Operator
@@ -48,11 +49,19 @@ def filebased_doc(name: str, **extra: Any) -> dict[str, Any]:
     return doc
 
 
+# At the latest every 0.5 s a cycle (the period these tests always used); sooner after a transition or
+# when a DAG job changes (CycleWaiter).  The pool daemon notices a stop within 50 ms instead of 0.5 s.
+DRIVER_SETTINGS: dict[str, dict[str, Any]] = {"lifecycle": {"cycle_seconds": 0.5}, "engine": {"server_poll_s": 0.05}}
+
+
 class Scenario:
     def __init__(self, home: Path, overrides: dict[str, dict[str, Any]] | None = None,
                  dataset_files: int = 0) -> None:
         home.mkdir(parents=True, exist_ok=True)
-        self.settings: Settings = demo_settings(home, overrides)
+        sections = {k: dict(v) for k, v in DRIVER_SETTINGS.items()}
+        for section, values in (overrides or {}).items():
+            sections.setdefault(section, {}).update(values)
+        self.settings: Settings = demo_settings(home, sections)
         self.db: Database = init_home(self.settings)
         if dataset_files:
             with self.db.session() as s:
@@ -63,6 +72,7 @@ class Scenario:
         self.engine: Engine = workers.engine
         self.manager = LifecycleManager(self.db, self.settings, workers)
         self.operator: Operator = build_operator(self.settings, self.engine)
+        self.waiter = CycleWaiter(self.settings)
 
     def submit(self, *docs: dict[str, Any]) -> None:
         with self.db.session() as s:
@@ -73,13 +83,15 @@ class Scenario:
             return str(s.scalar(select(RequestRow.status).where(RequestRow.name == name)))
 
     def run_until(self, done: Callable[[], bool], timeout: float = 240.0) -> None:
+        """Run cycles until ``done()``; between two cycles wait for a transition or an engine change
+        (``CycleWaiter``), at the latest ``cycle_seconds``."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             report = self.manager.run_cycle()
             assert not report.errors, report.errors
             if done():
                 return
-            time.sleep(0.5)
+            self.waiter.wait(report.transitions)
         raise AssertionError(f"timed out; statuses: {self.statuses()}")
 
     def until_status(self, name: str, *statuses: str, timeout: float = 240.0) -> None:

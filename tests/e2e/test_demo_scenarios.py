@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from tests.e2e.scenario import elected_sites, registered_lfns
 from wms2.config import Settings, load_settings
+from wms2.core.cycle_wait import CycleWaiter
 from wms2.core.demo import DEMO_DATASET, DemoResult, run_demo
 from wms2.core.demo_scenarios import BAD_FILE_INDEX, FAILING_SITE, HELD_BAD_WUS
 from wms2.core.errors import error_summary
@@ -149,7 +150,7 @@ def test_held_scenario_cli_then_release_and_fail(tmp_path: Path) -> None:
                                                                         "held_other": "held"}
         assert report["seconds"] > 0
         errors = subprocess.run([sys.executable, "-m", "wms2.cli", "errors", "held_permanent", "--home", str(home),
-                                 "--json"], capture_output=True, text=True, timeout=120)
+                                 "--json"], capture_output=True, text=True, timeout=600)
         assert errors.returncode == 0, errors.stderr
         summary = json.loads(errors.stdout)
         assert set(summary["by_category"]) <= {"permanent", "catastrophic"} and summary["by_category"]["permanent"]
@@ -166,13 +167,14 @@ def test_held_scenario_cli_then_release_and_fail(tmp_path: Path) -> None:
             produced = operator.fail(s, "held_other", "op", "give up", now)
         assert produced["dag_removed"] is False
         manager = LifecycleManager(db, settings, workers)
+        waiter = CycleWaiter(settings)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            manager.run_cycle()
+            cycle = manager.run_cycle()
             with db.session() as s:
                 if get_request(s, "held_permanent").status in ("completed", "held"):
                     break
-            time.sleep(0.5)
+            waiter.wait(cycle.transitions)
         with db.session() as s:
             assert get_request(s, "held_permanent").status == "completed"
             assert get_request(s, "held_other").status == "failed"

@@ -25,6 +25,7 @@ from wms2.db.tables import DagRow, RequestRow, WorkflowRow
 
 pytestmark = pytest.mark.slow
 WMS2 = [sys.executable, "-m", "wms2.cli"]
+WATCH_S = 0.2  # how often the test reads the request's state (a cheap query; the service cycles every 1 s)
 
 
 def _start(home: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -59,7 +60,7 @@ def test_kill_9_mid_round_then_restart(tmp_path: Path) -> None:
             if status == "active" and rnd >= 1:
                 break
             assert proc.poll() is None, log.read_text()
-            time.sleep(0.5)
+            time.sleep(WATCH_S)
         else:
             pytest.fail(f"round 1 never started: {_state(db)}\n{log.read_text()}")
         os.killpg(proc.pid, signal.SIGKILL)
@@ -69,7 +70,7 @@ def test_kill_9_mid_round_then_restart(tmp_path: Path) -> None:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and _state(db)[0] != "completed":
             assert proc.poll() is None, log.read_text()
-            time.sleep(1)
+            time.sleep(WATCH_S)
         assert _state(db)[0] == "completed", f"{_state(db)}\n{log.read_text()[-3000:]}"
     finally:
         if proc.poll() is None:

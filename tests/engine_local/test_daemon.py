@@ -120,9 +120,9 @@ def test_cli_run_status_and_pool(pool_settings, dagdir: DagDir) -> None:  # type
     assert data["nodes"][0]["status"] == 5
     status_bad = json.loads(runner.invoke(app, ["dag", "status", str(bad), "--json", *home]).output)
     assert status_bad["source"] == "pool" and status_bad["exit_code"] == 1
-    unsupported = dagdir.dag("JOB A job.sub\nSPLICE S x.dag\n", name="unsupported.dag")
+    unsupported = dagdir.dag("JOB A job.sub\nFOO S x.dag\n", name="unsupported.dag")
     refused = runner.invoke(app, ["dag", "run", str(unsupported), *home])
-    assert refused.exit_code == 1 and "unsupported.dag:3: unsupported command SPLICE" in refused.output
+    assert refused.exit_code == 1 and f"{unsupported}:3: 'FOO' is not a valid DAG command" in refused.output
     pool = json.loads(runner.invoke(app, ["pool", "status", "--json", *home]).output)
     assert pool["running"] and pool["sites"] == ["T2_XX_SiteA", "T1_XX_SiteB"]
 

@@ -14,14 +14,16 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from wms2 import web
 from wms2.api import errors
 from wms2.api.auth import Authenticator
 from wms2.api.cache import TtlCache
 from wms2.api.context import ApiContext
 from wms2.api.metrics import ApiMetrics
-from wms2.api.routers import admission, dags, operator, requests, sites, system, workflows
+from wms2.api.routers import admission, dags, dashboard, operator, requests, sites, system, validations, workflows
 from wms2.config import Settings
 from wms2.core.lifecycle import LifecycleManager
 from wms2.db.session import Database
@@ -64,8 +66,8 @@ class _Instrument:
             template = getattr(route, "path", None)
             if template is None:
                 template = "unmatched"
-            elif not template.startswith(API_PREFIX):
-                template = API_PREFIX + template
+            elif not template.startswith(API_PREFIX) and getattr(route, "include_in_schema", True):
+                template = API_PREFIX + template  # (the dashboard's pages keep their own paths)
             self.ctx.metrics.observe(scope["method"], template, status[0], time.perf_counter() - started)
 
 
@@ -111,10 +113,21 @@ def create_app(settings: Settings, db: Database, lifecycle: LifecycleManager | N
     )
     app.state.ctx = ctx
     errors.install(app)
-    for module in (requests, operator, workflows, dags, admission, sites, system):
+    _root_redirects(app)
+    for module in (requests, operator, workflows, dags, admission, sites, system, dashboard, validations):
         app.include_router(module.router, prefix=API_PREFIX)
+    web.install(app, ctx.auth)  # the dashboard at / (its CSRF guard covers the API's writes too)
     app.add_middleware(_Instrument, ctx=ctx)
     return app
+
+
+def _root_redirects(app: FastAPI) -> None:
+    """``/docs`` and ``/openapi.json`` (FastAPI's usual places, which people type) lead to the versioned ones."""
+    for short, target in (("/docs", f"{API_PREFIX}/docs"), ("/openapi.json", f"{API_PREFIX}/openapi.json")):
+        def redirect(_target: str = target) -> RedirectResponse:
+            return RedirectResponse(_target)
+
+        app.add_api_route(short, redirect, methods=["GET"], include_in_schema=False, name=f"redirect {short}")
 
 
 def ctx_of(app: Any) -> ApiContext:

@@ -7,7 +7,11 @@ Identities come from, in order:
    validated against the issuer and the keys of ``api.jwt_jwks_path``;
 2. the X.509 DN put in ``api.dn_header`` by a trusted front-end proxy.  The header is honoured only
    when the TCP peer is one of ``api.trusted_proxies``; from anyone else it is ignored (a client can
-   write any header it likes).
+   write any header it likes);
+3. the dashboard's ``wms2_session`` cookie (HttpOnly), set by a token login (``wms2.web``): the server
+   keeps the token in memory under a random session id, so the cookie never holds the token, and the
+   token is re-checked like a bearer one (a revoked token ends its sessions within 10 s).  Cookie and
+   DN identities need the session's CSRF token on every state-changing call (``wms2.web.security``).
 
 Roles are ordered ``viewer < requestor < operator``: viewers read, requestors also submit and act on
 their own requests, operators do everything.
@@ -22,6 +26,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
@@ -78,6 +83,70 @@ class AuthError(Exception):
         self.message = message
 
 
+SESSION_COOKIE = "wms2_session"
+SESSION_ID_BYTES = 32  # 256 bits: a session id cannot be guessed
+CSRF_HEADER = "X-CSRF-Token"
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """A browser session of the dashboard: the token it logged in with, its CSRF token, its expiry."""
+
+    id: str
+    token: str
+    csrf: str
+    expires: float  # time.monotonic()
+
+
+def cookie_value(cookie_header: str | None, name: str) -> str | None:
+    """One cookie of a ``Cookie:`` header (no quoting rules needed: WMS2's values are URL-safe)."""
+    if not cookie_header:
+        return None
+    for part in cookie_header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name and value:
+            return value
+    return None
+
+
+class SessionStore:
+    """In-memory browser sessions (one ``wms2 serve`` process; a restart logs everyone out).
+
+    Rejected: a signed cookie carrying the token (a stolen cookie would then outlive a logout) and a
+    database table (sessions are short-lived and process-local; the token itself stays the credential)."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._data: dict[str, WebSession] = {}
+        self._lock = threading.Lock()
+
+    def create(self, token: str) -> WebSession:
+        now = self._clock()
+        session = WebSession(id=secrets.token_urlsafe(SESSION_ID_BYTES), token=token,
+                             csrf=secrets.token_urlsafe(SESSION_ID_BYTES), expires=now + self.seconds)
+        with self._lock:
+            self._data = {k: v for k, v in self._data.items() if v.expires > now}  # drop expired ones
+            self._data[session.id] = session
+        return session
+
+    def find(self, cookie_header: str | None) -> WebSession | None:
+        sid = cookie_value(cookie_header, SESSION_COOKIE)
+        if sid is None:
+            return None
+        with self._lock:
+            session = self._data.get(sid)
+        if session is None or session.expires <= self._clock():
+            return None
+        return session
+
+    def end(self, cookie_header: str | None) -> None:
+        sid = cookie_value(cookie_header, SESSION_COOKIE)
+        if sid is not None:
+            with self._lock:
+                self._data.pop(sid, None)
+
+
 def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -116,6 +185,7 @@ class Authenticator:
         self._cache: dict[str, tuple[float, Identity | None]] = {}
         self._lock = threading.Lock()
         self._jwks: jwt.PyJWKSet | None = None
+        self.sessions = SessionStore(settings.session_seconds)
 
     def identify(self, authorization: str | None, peer: str | None, headers: dict[str, str]) -> Identity:
         if authorization:
@@ -128,12 +198,23 @@ class Authenticator:
             if _in_networks(peer, self._proxies):
                 return self._dn_identity(dn)
             log.warning("ignoring %s header from %s: not a trusted proxy", self.settings.dn_header, peer)
+        session = self.sessions.find(headers.get("cookie"))
+        if session is not None:
+            return self._bearer(session.token)
         raise AuthError(401, "authentication required: a bearer token or a client certificate via the proxy")
 
-    def is_cached(self, authorization: str | None) -> bool:
+    def trusted_dn(self, peer: str | None, headers: dict[str, str]) -> str | None:
+        """The DN the trusted proxy vouches for (None when there is none or the peer is not a proxy)."""
+        dn = headers.get(self.settings.dn_header.lower())
+        return dn if dn and _in_networks(peer, self._proxies) else None
+
+    def is_cached(self, authorization: str | None, cookie: str | None = None) -> bool:
         """True when :meth:`identify` needs no I/O: no bearer token, or an API token seen recently."""
         if not authorization:
-            return True
+            session = self.sessions.find(cookie)
+            if session is None:
+                return True
+            authorization = "Bearer " + session.token
         scheme, _, credentials = authorization.partition(" ")
         token = credentials.strip()
         if scheme.lower() != "bearer" or not token:

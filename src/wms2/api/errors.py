@@ -1,7 +1,8 @@
 """JSON error bodies: ``{"detail": message, "errors": [{"field": ..., "message": ...}]}``.
 
 422 validation (the field at fault), 404 unknown entity, 409 action invalid in the current status,
-401/403 authentication and roles, 503 engine unavailable, 500 never leaks a traceback.
+401/403 authentication and roles, 503 engine or database unavailable (with ``Retry-After``), 409 for a
+write that lost a race (a unique name taken meanwhile), 500 never leaks a traceback.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wms2.api.auth import AuthError
@@ -74,6 +76,10 @@ async def _auth(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+        # FastAPI's body parsing gave up (a hostile nesting depth): the caller's document is at fault,
+        # so 422 naming the body, as for any other document that is not valid JSON.
+        return _json(422, "body: nested too deeply", [{"field": "body", "message": "nested too deeply"}])
     return _json(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
 
@@ -81,6 +87,26 @@ async def _data_error(request: Request, exc: Exception) -> JSONResponse:
     log.info("database refused a value on %s %s: %s", request.method, request.url.path, exc)
     return _json(422, "a value cannot be stored (out of range or invalid characters)",
                  [{"field": "body", "message": str(getattr(exc, "orig", exc)).splitlines()[0]}])
+
+
+DEFAULT_RETRY_AFTER_S = 30  # when the app has no settings (never in the service): ApiSettings' default
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database cannot be reached (down, refusing connections, pool exhausted, locked): the request
+    may succeed later, so 503 with Retry-After, never a 500.  The driver's message goes to the log only."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                str(getattr(exc, "orig", exc)).splitlines()[0] if str(exc) else type(exc).__name__)
+    ctx = getattr(request.app.state, "ctx", None)
+    retry = ctx.settings.api.database_retry_after_s if ctx is not None else DEFAULT_RETRY_AFTER_S
+    return _json(503, f"the database is unavailable ({type(exc).__name__}); retry in {retry} s"
+                      " (the server log has the cause)", headers={"Retry-After": str(retry)})
+
+
+async def _integrity(request: Request, exc: Exception) -> JSONResponse:
+    log.info("integrity error on %s %s: %s", request.method, request.url.path, exc)
+    return _json(409, "a concurrent change conflicts with this one (for example the same name was just"
+                      " stored); nothing was changed; read the current state and retry")
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -99,4 +125,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(AuthError, _auth)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(DataError, _data_error)
+    for unavailable in (OperationalError, InterfaceError, PoolTimeoutError):
+        app.add_exception_handler(unavailable, _database_unavailable)
+    app.add_exception_handler(IntegrityError, _integrity)
     app.add_exception_handler(Exception, _unexpected)

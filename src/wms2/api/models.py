@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from wms2.domain.enums import BlockStatus, CleanupPolicy, DAGStatus, RequestStatus, SiteStatus, WorkflowStatus
 from wms2.domain.request import MAX_PRIORITY
+from wms2.domain.safety import SITE_RE
 
 T = TypeVar("T")
 MAX_REASON = 500
@@ -75,6 +76,8 @@ class AuditRecord(_Out):
     at: str
     by: str
     reason: str
+    count: int | None = Field(None, description="a repeated entry: how many times it happened (since `at`)")
+    last_at: str | None = Field(None, description="a repeated entry: when it last happened")
 
 
 class AlertOut(_Out):
@@ -370,3 +373,99 @@ class ServiceStatus(_Out):
     max_active_dags: int
     open_alerts: int
     last_cycle_at: datetime | None
+
+
+# -- dashboard (wms2.web) ------------------------------------------------------------------------
+class BanIn(Reason):
+    """An operator's site ban: system-wide, or for one request's workflow."""
+
+    site: str = Field(min_length=1, max_length=100, pattern=SITE_RE.pattern)
+    days: float = Field(7.0, gt=0, le=365, description="the ban expires after this many days")
+    request: str | None = Field(None, max_length=200, description="only this request's workflow (else everywhere)")
+
+
+class LiveDag(_Out):
+    dag_id: int
+    request: str
+    round: int
+    status: DAGStatus
+    work_units: int
+    work_units_done: int
+    nodes_failed: int
+    nodes_running: int
+    submitted_at: str | None
+
+
+class DashboardAlert(_Out):
+    id: int
+    request: str | None
+    kind: str
+    reason: str
+    status_at_alert: str | None
+    at: str | None
+    stuck: bool
+
+
+class DashboardOverview(_Out):
+    counts: dict[str, int]
+    total: int
+    queue: AdmissionQueue
+    live_dags: list[LiveDag]
+    alerts: list[DashboardAlert]
+    last_cycle: dict[str, Any] | None
+
+
+class DashboardRequestRow(_Out):
+    name: str
+    status: RequestStatus
+    priority: int
+    urgent: bool
+    request_type: str
+    requestor: str
+    campaign: str | None
+    created_at: str | None
+    updated_at: str | None
+    alert: dict[str, str] | None = None
+    round: int | None = None
+    done: int = 0
+    total: int = 0
+    unit: str | None = Field(None, description="'events' (generation) or 'files' (input-driven work)")
+    progress_percent: float = 0.0
+    dag_id: int | None = None
+    dag_status: str | None = None
+    work_units: int = 0
+    work_units_done: int = 0
+    failure_rate: float | None = Field(None, description="failed / (done + failed) nodes of the current DAG")
+    throughput_per_hour: float | None = Field(None, description="percent of the work per hour, measured")
+    eta_seconds: float | None = None
+
+
+class GridUnit(_Out):
+    node: str
+    status: int = Field(description="DAGMan NodeStatus code (0 not ready ... 5 done, 6 error, 7 futile)")
+    retries: int
+
+
+class DagGrid(_Out):
+    dag_id: int
+    request: str | None
+    round: int
+    status: DAGStatus
+    current: bool
+    total_work_units: int
+    completed_work_units: int
+    available: bool
+    dag_status: str | None
+    counts: dict[str, int]
+    work_units: list[GridUnit]
+
+
+class ErrorBucket(_Out):
+    at: str
+    failures: int
+
+
+class ErrorTimeline(_Out):
+    request: str
+    bucket_seconds: int
+    buckets: list[ErrorBucket]

@@ -24,6 +24,8 @@ from wms2.api.app import API_PREFIX, create_app
 from wms2.api.auth import create_token
 from wms2.config import Settings
 from wms2.core.lifecycle import LifecycleManager
+from wms2.core.owner import LifecycleOwner
+from wms2.core.ownership import Lease, OwnerRefused
 from wms2.core.service import build_lifecycle, init_home
 from wms2.db.auth_tables import ApiTokenRow
 from wms2.db.session import Database
@@ -84,20 +86,35 @@ class Service:
     db: Database
     lifecycle: LifecycleManager
     stop: threading.Event
+    owner: LifecycleOwner
+    pool_started: bool = False  # this process started the local pool daemon: it stops it on the way out
     thread: threading.Thread | None = None
+    closed: bool = False
 
     def start_lifecycle(self) -> None:
-        self.thread = threading.Thread(target=self.lifecycle.run_forever, args=(self.stop,), name="wms2-lifecycle",
-                                       daemon=True)
+        """The lifecycle runs only while this process holds the lease; otherwise it stands by."""
+        self.thread = threading.Thread(target=self._lifecycle_main, name="wms2-lifecycle", daemon=True)
         self.thread.start()
 
+    def _lifecycle_main(self) -> None:
+        try:
+            self.owner.run(self.lifecycle, self.stop)
+        except Exception:
+            log.exception("lifecycle thread ended")
+
     def shutdown(self) -> None:
+        """Stop the lifecycle (releasing the lease), the pool daemon this process started, the database.
+        Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
         self.stop.set()
         self.lifecycle.wake()
         if self.thread is not None:
             self.thread.join(LIFECYCLE_JOIN_S)
             if self.thread.is_alive():
                 log.warning("lifecycle cycle still running after %.0fs; exiting anyway", LIFECYCLE_JOIN_S)
+        _stop_started_pool(self.settings, self.pool_started)
         self.db.dispose()
 
 
@@ -105,15 +122,38 @@ def prepare(settings: Settings) -> tuple[Service, str | None]:
     """Home, database, token, pool daemon and lifecycle; nothing is listening yet."""
     check_listen_address(settings)
     db = init_home(settings)
+    owner = LifecycleOwner(Lease(db, settings.ownership, command="serve"), settings.ownership, standby=True,
+                           step_down=True)
+    if owner.lease.single_process:  # SQLite: one process only; a second owner is refused at once
+        current = owner.try_once()
+        if current is not None:
+            db.dispose()
+            raise RuntimeError(str(OwnerRefused(current, single_process=True)))
     token = bootstrap_operator_token(settings, db)
+    pool_started = False
     if settings.engine.kind == "local":
-        from wms2.engines.local_engine import ensure_pool_running
+        from wms2.engines.local_engine import ensure_pool_running, pool_status
 
+        pool_started = not pool_status(settings)["running"]
         ensure_pool_running(settings)
-    from wms2.core.wiring import build_workers
+    try:
+        from wms2.core.wiring import build_workers
 
-    lifecycle = build_lifecycle(settings, db, build_workers(settings, db))
-    return Service(settings, db, lifecycle, threading.Event()), token
+        lifecycle = build_lifecycle(settings, db, build_workers(settings, db))
+    except BaseException:  # interrupted or failed while starting: stop what this process started
+        _stop_started_pool(settings, pool_started)
+        owner.release()
+        db.dispose()
+        raise
+    lifecycle.ownership = owner
+    return Service(settings, db, lifecycle, threading.Event(), owner, pool_started), token
+
+
+def _stop_started_pool(settings: Settings, started: bool) -> None:
+    if started:
+        from wms2.engines.local_engine import stop_pool
+
+        stop_pool(settings)
 
 
 def uvicorn_config(service: Service) -> uvicorn.Config:
@@ -144,10 +184,10 @@ def tune_runtime() -> None:
 
 def serve(service: Service) -> None:
     """Run until SIGINT/SIGTERM (uvicorn handles both), then stop the lifecycle and close the database."""
-    server = uvicorn.Server(uvicorn_config(service))
-    tune_runtime()
-    service.start_lifecycle()
     try:
+        server = uvicorn.Server(uvicorn_config(service))
+        tune_runtime()
+        service.start_lifecycle()
         server.run()
     finally:
         service.shutdown()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import typer
 
-from wms2.cli import catalog, dag, demo, fjr, operate, plan, pool, requests, serve, sites, watch
+from wms2.cli import catalog, dag, demo, dev, fjr, operate, plan, pool, requests, serve, sites, status, validate, watch
+from wms2.cli.common import global_options
 
 app = typer.Typer(
     name="wms2",
@@ -14,7 +15,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (requests, dag, pool, plan, catalog, fjr, demo, operate, sites, watch, serve):
+app.callback()(global_options)
+for _module in (requests, dag, pool, plan, catalog, fjr, demo, operate, sites, watch, serve, dev, status, validate):
     _module.register(app)
 
 

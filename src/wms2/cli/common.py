@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +28,40 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def global_options(
+    ctx: typer.Context,
+    home: Annotated[Path | None, typer.Option(
+        "--home", help="state directory for the command that follows (as WMS2_HOME; the command's own"
+                       " --home wins)")] = None,
+) -> None:
+    """Options before the command name (``wms2 --home DIR <command>``)."""
+    if home is None:
+        return
+    previous = os.environ.get("WMS2_HOME")
+    os.environ["WMS2_HOME"] = str(home)
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop("WMS2_HOME", None)
+        else:
+            os.environ["WMS2_HOME"] = previous
+
+    ctx.call_on_close(restore)
+
+
+@contextmanager
+def on_sigterm(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """Handle SIGTERM with ``handler`` for the duration of a command (main thread only), then restore."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def settings_for(home: Path | None) -> Settings:
     return load_settings(home)
 
@@ -34,7 +71,7 @@ def print_json(data: Any) -> None:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)  # one line, never cut
     return typer.Exit(code)
 
 

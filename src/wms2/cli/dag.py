@@ -11,8 +11,9 @@ import typer
 from rich.table import Table
 
 from wms2.cli.common import HomeOpt, JsonOpt, ServerOpt, TokenOpt, client, console, fail, print_json, settings_for
-from wms2.dagman.model import NodeStatus
-from wms2.dagman.parser import DagParseError, parse_dag
+from wms2.dagman.dagman_out_reader import DagmanOutSummary, read_dagman_out
+from wms2.dagman.model import DagSpec, NodeStatus
+from wms2.dagman.parser import DagParseError, find_cycle, parse_dag
 from wms2.dagman.status_file import read_status_file
 from wms2.engines.base import BadDag, EngineError, SubmitOptions
 from wms2.engines.local.client import LocalEngine, PoolClient, ensure_pool_running
@@ -31,19 +32,21 @@ def run(
     rescue: Annotated[int | None, typer.Option("--rescue", help="run from this rescue DAG number")] = None,
     priority: Annotated[int, typer.Option("--priority", help="added to every node's priority")] = 0,
     timeout: Annotated[float | None, typer.Option("--timeout", help="give up waiting after S seconds")] = None,
+    load_save: Annotated[str | None, typer.Option("--load-save", help="start from this SAVE_POINT_FILE "
+                                                  "(a bare name is looked up in save_files/)")] = None,
     home: HomeOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Submit DAG_FILE to the local pool (started if needed)."""
     settings = settings_for(home)
-    try:
-        parse_dag(dag_file)
-    except DagParseError as exc:
-        raise fail("\n".join(exc.errors)) from exc
+    spec = _parse_or_exit(dag_file)
+    if spec.reject is not None:
+        raise _refuse([f"{spec.reject}: DAG file contains a REJECT command; DAGMan refuses to run it"])
     try:
         ensure_pool_running(settings)
         engine = LocalEngine(settings)
-        result = engine.submit_dag(dag_file, SubmitOptions(rescue=rescue, force=force, priority=priority))
+        result = engine.submit_dag(dag_file, SubmitOptions(rescue=rescue, force=force, priority=priority,
+                                                           load_save=load_save))
     except BadDag as exc:
         raise fail(str(exc)) from exc
     except EngineError as exc:
@@ -71,31 +74,98 @@ def _latest_cluster(client: PoolClient, dag_file: Path) -> dict[str, Any] | None
     return dags[-1] if code == 200 and dags else None
 
 
+def _refuse(errors: list[str]) -> typer.Exit:
+    """Parse errors go to standard error unwrapped, one ``FILE:LINE: reason`` per line."""
+    for error in errors:
+        typer.echo(error, err=True)
+    return typer.Exit(1)
+
+
+def _parse_or_exit(dag_file: Path) -> DagSpec:
+    try:
+        return parse_dag(dag_file)
+    except DagParseError as exc:
+        raise _refuse(exc.errors) from exc
+
+
+def _defined_nodes(spec: DagSpec) -> list[dict[str, Any]]:
+    """The node list of a DAG that has not run (status NOT_READY, or DONE when pre-marked)."""
+    return [{"node": n.name, "status": int(NodeStatus.DONE if n.done else NodeStatus.NOT_READY),
+             "details": "User defined as DONE" if n.done else "", "retry_count": 0, "kind": n.kind}
+            for n in spec.nodes.values()]
+
+
+def _describe(spec: DagSpec) -> dict[str, Any]:
+    return {"services": list(spec.services), "splices": list(spec.splices), "final": spec.final,
+            "provisioner": spec.provisioner, "reject": spec.reject, "cycle": find_cycle(spec),
+            "notes": spec.notes}
+
+
 def status_of(dag_file: Path, home: Path | None) -> dict[str, Any]:
-    """Node statuses: from the DAG's NODE_STATUS_FILE when it has one, else from the daemon."""
-    dag_file = dag_file.absolute()
+    """Node statuses from the DAG's files (NODE_STATUS_FILE, else the pool, else dagman.out), or the
+    node list of a DAG that has not started."""
     spec = parse_dag(dag_file)
-    out: dict[str, Any] = {"dag_file": str(dag_file)}
+    dag_file = spec.path
+    out: dict[str, Any] = {"dag_file": str(dag_file), **_describe(spec)}
+    out_file = Path(str(dag_file) + ".dagman.out")
+    summary = read_dagman_out(out_file) if out_file.is_file() else None
+    if summary is not None:
+        out["dagman_out"] = asdict(summary)
     if spec.node_status_file and (spec.directory / spec.node_status_file).is_file():
         status = read_status_file(spec.directory / spec.node_status_file)
-        out.update(source="node_status_file", dag_status=status.dag_status, note=status.dag_status_note,
+        out.update(source="node_status_file", state="finished" if status.next_update == 0 else "running",
+                   dag_status=status.dag_status, note=status.dag_status_note,
                    counts=status.counts(), nodes=[asdict(n) for n in status.nodes])
         return out
+    if _from_pool(out, dag_file, home):
+        return out
+    if summary is not None:
+        out.update(source="dagman_out", state="finished" if summary.finished else "running",
+                   exit_code=summary.exit_status, dag_status=summary.dag_status, counts=summary.counts,
+                   nodes=_nodes_from_out(spec, summary))
+        return out
+    out.update(source="none", state="not started", nodes=_defined_nodes(spec))
+    return out
+
+
+def _nodes_from_out(spec: DagSpec, summary: DagmanOutSummary) -> list[dict[str, Any]]:
+    """Node statuses as far as ``dagman.out`` tells them (it never says "node done" in so many words:
+    a job that completed on a node without POST script, or any node of a finished DAG that did not
+    fail, is done; in a DAG that finished with failures, nodes never started were futile)."""
+    nodes = _defined_nodes(spec)
+    failed_run = summary.finished and summary.exit_status not in (0, None)
+    for node in nodes:
+        name = node["node"]
+        seen = summary.nodes.get(name)
+        if name in summary.failed_nodes:
+            node.update(status=int(NodeStatus.ERROR), details=summary.failed_nodes[name])
+        elif seen is None:
+            if failed_run and node["status"] != NodeStatus.DONE and name != spec.final:
+                node.update(status=int(NodeStatus.FUTILE), details="Had an ancestor node fail")
+        elif seen.status == "failed":
+            node.update(status=int(NodeStatus.ERROR), details=seen.error)
+        elif summary.finished or (seen.status == "job_done" and spec.nodes[name].post is None):
+            node.update(status=int(NodeStatus.DONE), details="")
+        else:
+            node.update(status=int(NodeStatus.POSTRUN if seen.status == "post" else NodeStatus.SUBMITTED),
+                        details=seen.error)
+    return nodes
+
+
+def _from_pool(out: dict[str, Any], dag_file: Path, home: Path | None) -> bool:
     settings = settings_for(home)
     client = PoolClient(settings.pool_dir, settings.engine.pool_host)
     if client.ping() is None:
-        out.update(source="none", error="no node status file and the local pool is not running")
-        return out
+        return False
     record = _latest_cluster(client, dag_file)
     if record is None:
-        out.update(source="none", error="this DAG was never run by the local pool")
-        return out
+        return False
     out.update(source="pool", cluster=record["cluster"], state=record["state"], exit_code=record["exit_code"],
                reason=record["reason"], counts=record["counters"])
     code, snap = client.request("GET", f"/nodes?cluster={record['cluster']}")
     if code == 200:
         out.update(dag_status=snap["dag_status"], note=snap["dag_status_note"], nodes=snap["nodes"])
-    return out
+    return True
 
 
 @dag_app.command("status")
@@ -103,13 +173,13 @@ def status(dag_file: DagArg, home: HomeOpt = None, json_out: JsonOpt = False) ->
     """Print the node statuses of DAG_FILE."""
     try:
         data = status_of(dag_file, home)
-    except (DagParseError, EngineError) as exc:
+    except DagParseError as exc:
+        raise _refuse(exc.errors) from exc
+    except EngineError as exc:
         raise fail(str(exc)) from exc
     if json_out:
         print_json(data)
         return
-    if "error" in data:
-        raise fail(data["error"])
     console.print(f"{data['dag_file']}: {data.get('state', '')} {data.get('note', '')}".rstrip())
     for key, value in (data.get("counts") or {}).items():
         console.print(f"  {key} = {value}")

@@ -29,9 +29,17 @@ def demo(
     reset: Annotated[bool, typer.Option("--reset/--no-reset", help="wipe a previous demo home")] = True,
     timeout: Annotated[float, typer.Option(help="give up after this many seconds")] = 900.0,
     scenario: Annotated[str, typer.Option(help="default | faults | held")] = "default",
+    source: Annotated[str, typer.Option(
+        help="files (the samples) | reqmgr2 (through a real local ReqMgr2 under HOME/reqmgr2)")] = "files",
+    data: Annotated[str, typer.Option(
+        help="local (embedded catalog) | rucio (a real local Rucio server under HOME/rucio)")] = "local",
     json_out: JsonOpt = False,
 ) -> None:
     """Run sample requests end to end on SQLite and the local engine, then report."""
+    if source not in ("files", "reqmgr2"):
+        raise fail(f"--source: unknown source {source!r} (choose files or reqmgr2)")
+    if data not in ("local", "rucio"):
+        raise fail(f"--data: unknown data management {data!r} (choose local or rucio)")
     if scenario not in SCENARIOS:
         raise fail(f"--scenario: unknown scenario {scenario!r} (choose from {', '.join(SCENARIOS)})")
     live = None if json_out else Live(_table([], 0.0), console=console, refresh_per_second=4)
@@ -46,16 +54,24 @@ def demo(
     try:
         if live is not None:
             live.start()
-        result = run_demo(home.absolute(), reset, timeout, progress, scenario=scenario)
+        result = run_demo(home.absolute(), reset, timeout, progress, scenario=scenario, source=source,
+                            data=data)
     except RuntimeError as exc:
         raise fail(str(exc)) from None
     finally:
         if live is not None:
             live.stop()
     if json_out:
-        print(json.dumps({"requests": result.requests, "seconds": result.seconds}))
+        out: dict[str, Any] = {"requests": result.requests, "seconds": result.seconds}
+        if result.reqmgr2 is not None:
+            out["reqmgr2"] = result.reqmgr2
+        if result.rucio is not None:
+            out["rucio"] = result.rucio
+        print(json.dumps(out))
     else:
         _print_report(result.requests, result.seconds)
+        if result.rucio is not None:
+            _print_rucio(result.rucio)
     raise typer.Exit(0 if result.ok else 1)
 
 
@@ -76,6 +92,17 @@ def _print_report(requests: list[dict[str, Any]], seconds: float) -> None:
                           f"{', '.join(r['excluded_files']) or '-'}; rescue DAGs: {r['rescues'] or '-'}",
                           highlight=False)
     console.print(f"\ndemo wall time: {seconds:.1f} s")
+
+
+def _print_rucio(summary: dict[str, Any]) -> None:
+    console.print(f"\n[bold]Rucio[/] {summary['url']} (account {summary['account']})", highlight=False)
+    table = Table("block", "open", "files", "replicas (RSE state: n)", "rules (RSE expression: state)")
+    for blocks in summary["datasets"].values():
+        for b in blocks:
+            table.add_row(b["block"], str(b["open"]), str(b["files"]),
+                          "\n".join(f"{k}: {v}" for k, v in b["replicas"].items()),
+                          "\n".join(f"{r['rse_expression']}: {r['state']}" for r in b["rules"]))
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:

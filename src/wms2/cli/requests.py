@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import getpass
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.table import Table
 
-from wms2.cli.client import EXIT_INVALID, ClientError
+from wms2.cli.client import EXIT_INVALID, EXIT_REFUSED, ClientError
 from wms2.cli.common import (
     HomeOpt,
     JsonOpt,
@@ -20,10 +21,15 @@ from wms2.cli.common import (
     console,
     err_console,
     fail,
+    on_sigterm,
     print_json,
     settings_for,
 )
 from wms2.cli.common import open_client as client_for
+from wms2.core.db_outage import hide_password
+from wms2.core.lifecycle import LifecycleManager
+from wms2.core.owner import LifecycleOwner
+from wms2.core.ownership import Lease, LeaseInfo, LeaseLost, OwnerRefused
 from wms2.core.service import build_lifecycle, configure_logging, init_home, open_database
 from wms2.core.workflow_manager import parse_document_text
 from wms2.db.migrate import current_revision, upgrade
@@ -45,9 +51,12 @@ def _open(home: Path | None) -> tuple[Any, Database]:
 def init(home: HomeOpt = None) -> None:
     """Create the home directory and the database (idempotent)."""
     settings = settings_for(home)
-    db = init_home(settings)
+    try:
+        db = init_home(settings)
+    except RuntimeError as exc:
+        raise fail(str(exc)) from None
     db.dispose()
-    console.print(f"WMS2 home ready at {settings.home} (database {settings.db_url})")
+    console.print(f"WMS2 home ready at {settings.home} (database {hide_password(settings.db_url)})")
 
 
 @db_app.command("upgrade")
@@ -116,9 +125,16 @@ def list_requests(
     status: Annotated[RequestStatus | None, typer.Option(help="only this status")] = None,
     campaign: Annotated[str | None, typer.Option(help="only this campaign")] = None,
     requestor: Annotated[str | None, typer.Option(help="only this requestor")] = None,
+    source: Annotated[str | None, typer.Option(
+        help="reqmgr2: what ReqMgr2 holds for this instance's teams and what WMS2 did with each")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """List requests, newest first."""
+    if source is not None:
+        from wms2.cli.dev_reqmgr2 import show_reqmgr2_source
+
+        show_reqmgr2_source(home, source, json_out)
+        return
     with client(home, server, token) as c:
         rows = c.requests(status, campaign, requestor)
     if json_out:
@@ -165,38 +181,65 @@ def _print_detail(d: dict[str, Any]) -> None:
         console.print(table)
     table = Table("at", "from", "to", "by", "reason", title="audit trail")
     for t in d["status_transitions"]:
-        table.add_row(t["at"][:19], t["from"] or "", t["to"], t["by"], t["reason"])
+        repeated = f" (x{t['count']}, last {t['last_at'][:19]})" if t.get("count") else ""
+        table.add_row(t["at"][:19], t["from"] or "", t["to"], t["by"], t["reason"] + repeated)
     console.print(table)
 
 
 def run(
     home: HomeOpt = None,
     once: Annotated[bool, typer.Option("--once", help="run a single lifecycle cycle and exit")] = False,
+    standby: Annotated[bool, typer.Option(
+        "--standby", help="when another process owns the lifecycle, wait and take over when it stops"
+                          " (PostgreSQL only)")] = False,
 ) -> None:
-    """Run the Request Lifecycle Manager (foreground)."""
+    """Run the Request Lifecycle Manager (foreground); refused while another process owns it."""
     settings, db = _open(home)
     configure_logging(settings)
-    from wms2.core.wiring import build_workers
-
-    workers = build_workers(settings, db)
-    manager = build_lifecycle(settings, db, workers)
-    if once:
-        report = manager.run_cycle()
-        console.print(f"cycle: {report.evaluated} requests, {report.transitions} transitions, "
-                      f"{len(report.errors)} errors, {report.duration_s:.2f}s")
-        for e in report.errors:
-            err_console.print(f"  {e['request']}: {e['error']}", highlight=False, markup=False)
-        db.dispose()
-        raise typer.Exit(1 if report.errors else 0)
+    owner = LifecycleOwner(Lease(db, settings.ownership, command="run"), settings.ownership, standby=standby,
+                           on_standby=_print_standby)
     stop = threading.Event()
-    console.print(f"lifecycle running every {settings.lifecycle.cycle_seconds:g}s (Ctrl-C to stop)")
+    wake: list[Callable[[], None]] = []
     try:
-        manager.run_forever(stop, on_cycle=lambda r: console.print(
-            f"cycle: {r.evaluated} requests, {r.transitions} transitions, {len(r.errors)} errors"))
+        with on_sigterm(lambda *_: (stop.set(), [w() for w in wake])):
+            _run_owned(settings, db, owner, stop, wake, once)
+    except OwnerRefused as exc:
+        raise fail(str(exc), EXIT_REFUSED) from None
+    except LeaseLost as exc:
+        raise fail(f"lifecycle ownership lost, stopping: {exc}") from None
     except KeyboardInterrupt:
         stop.set()
     finally:
+        owner.release()  # idempotent; a lost lease is not released
         db.dispose()
+
+
+def _run_owned(settings: Any, db: Database, owner: LifecycleOwner, stop: threading.Event,
+               wake: list[Callable[[], None]], once: bool) -> None:
+    if not owner.acquire(stop):
+        return
+    from wms2.core.wiring import build_workers
+
+    manager = build_lifecycle(settings, db, build_workers(settings, db))
+    if once:
+        _run_once(owner, manager)
+    wake.append(manager.wake)
+    console.print(f"lifecycle running every {settings.lifecycle.cycle_seconds:g}s (Ctrl-C to stop)")
+    owner.run(manager, stop, on_cycle=lambda r: console.print(
+        f"cycle: {r.evaluated} requests, {r.transitions} transitions, {len(r.errors)} errors"))
+
+
+def _print_standby(current: LeaseInfo) -> None:
+    console.print(f"stand-by: the lifecycle is owned by {current.describe()}", highlight=False, markup=False)
+
+
+def _run_once(owner: LifecycleOwner, manager: LifecycleManager) -> NoReturn:
+    report = owner.run_once(manager)
+    console.print(f"cycle: {report.evaluated} requests, {report.transitions} transitions, "
+                  f"{len(report.errors)} errors, {report.duration_s:.2f}s")
+    for e in report.errors:
+        err_console.print(f"  {e['request']}: {e['error']}", highlight=False, markup=False)
+    raise typer.Exit(1 if report.errors else 0)
 
 
 def _who() -> str:

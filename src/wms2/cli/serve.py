@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from wms2.cli.common import HomeOpt, JsonOpt, console, fail, print_json, settings_for
+from wms2.cli.common import HomeOpt, JsonOpt, console, fail, on_sigterm, print_json, settings_for
+from wms2.config import Settings
 
 token_app = typer.Typer(help="API tokens (stored hashed; the secret is shown once).", no_args_is_help=True)
 
@@ -18,12 +19,17 @@ def serve(
     port: Annotated[int | None, typer.Option("--port", help="listen port (default: api.port)")] = None,
     host: Annotated[str | None, typer.Option("--host", help="listen address (default: api.host, loopback)")] = None,
 ) -> None:
-    """Run the REST API and the Lifecycle Manager (and the local pool daemon for the local engine)."""
+    """Run the REST API and the Lifecycle Manager (and the local pool daemon for the local engine); the
+    lifecycle runs while this process holds the lease, otherwise it stands by."""
+    with on_sigterm(_terminate):  # during start-up too: what was started gets stopped
+        _serve(settings_for(home), port, host)
+
+
+def _serve(settings: Settings, port: int | None, host: str | None) -> None:
     from wms2.api.server import UnsafeListenAddress, base_url, prepare
     from wms2.api.server import serve as run_server
     from wms2.core.service import configure_logging
 
-    settings = settings_for(home)
     if port is not None:
         settings.api.port = port
     if host is not None:
@@ -32,12 +38,21 @@ def serve(
         service, token = prepare(settings)
     except (UnsafeListenAddress, RuntimeError) as exc:
         raise fail(str(exc)) from None
-    configure_logging(settings)
-    sys.stdout.write(f"WMS2 API on {base_url(settings)} (home {settings.home})\n")
-    if token is not None:
-        sys.stdout.write(f"operator token: {token}\n(also in {settings.home / 'operator.token'}; shown once)\n")
-    sys.stdout.flush()
-    run_server(service)
+    try:
+        configure_logging(settings)
+        service.owner.on_standby = lambda current: print(
+            f"stand-by: the lifecycle is owned by {current.describe()}", flush=True)
+        sys.stdout.write(f"WMS2 API on {base_url(settings)} (home {settings.home})\n")
+        if token is not None:
+            sys.stdout.write(f"operator token: {token}\n(also in {settings.home / 'operator.token'}; shown once)\n")
+        sys.stdout.flush()
+        run_server(service)
+    finally:
+        service.shutdown()
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _who() -> str:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from wms2.config import Settings, load_settings
+from wms2.core.cycle_wait import CycleWaiter
 from wms2.core.demo_scenarios import SCENARIOS
 from wms2.core.lifecycle import LifecycleManager
 from wms2.core.service import init_home
@@ -90,6 +91,8 @@ class DemoResult:
     requests: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     ok: bool = False
+    reqmgr2: dict[str, Any] | None = None  # --source reqmgr2: ReqMgr2's URL and its statuses
+    rucio: dict[str, Any] | None = None  # --data rucio: the outputs' Rucio blocks, replicas and rules
 
 
 def prepare(home: Path, reset: bool, overrides: dict[str, dict[str, Any]] | None = None) -> Settings:
@@ -183,33 +186,63 @@ def report(db: Database, names: list[str]) -> list[dict[str, Any]]:
 def run_demo(home: Path, reset: bool, timeout_s: float,
              on_progress: Callable[[list[dict[str, Any]], float], None] | None = None,
              documents: list[tuple[str, Any]] | None = None,
-             overrides: dict[str, dict[str, Any]] | None = None, scenario: str = "default") -> DemoResult:
+             overrides: dict[str, dict[str, Any]] | None = None, scenario: str = "default",
+             source: str = "files", data: str = "local") -> DemoResult:
     started = time.monotonic()
     chosen = SCENARIOS[scenario]
     merged = {k: dict(v) for k, v in chosen.overrides.items()}
     for section, values in (overrides or {}).items():
         merged.setdefault(section, {}).update(values)
+    feed = None
+    if source == "reqmgr2":  # the requests come from a real local ReqMgr2 (wms2.devservices.reqmgr2)
+        from wms2.devservices.reqmgr2 import demo_source
+
+        demo_source.stop_previous(home)
+    if data == "rucio":  # data management in a real local Rucio server (wms2.devservices.rucio_demo)
+        from wms2.devservices import rucio_demo
+
+        rucio_demo.stop_previous(home)
     settings = prepare(home, reset, merged)
+    rucio = rucio_demo.RucioDemo.start(home) if data == "rucio" else None
+    if rucio is not None:
+        merged = {**merged, "catalog": rucio.settings_section(home)}
+        settings = demo_settings(home, merged)
+    if source == "reqmgr2":
+        feed = demo_source.ReqMgr2Feed.start(home)
+        settings = demo_settings(home, feed.settings_overrides(merged))
     db = init_home(settings)
     result = DemoResult()
     try:
         lfns = seed_dataset(db)
-        names = seed(db, settings, documents or chosen.documents(lfns))
+        if rucio is not None:
+            rucio.register_inputs(db, DEMO_DATASET)
+        names = feed.submit(settings) if feed else seed(db, settings, documents or chosen.documents(lfns))
         manager = LifecycleManager(db, settings, build_workers(settings, db))
+        waiter = CycleWaiter(settings)
         while time.monotonic() - started < timeout_s:
-            manager.run_cycle()
+            cycle = manager.run_cycle()
             rows = snapshot(db)
             if on_progress is not None:
                 on_progress(rows, time.monotonic() - started)
-            if all(RequestStatus(r["status"]) in STOP_STATUSES for r in rows):
+            if all(RequestStatus(r["status"]) in STOP_STATUSES for r in rows) and (
+                    feed is None or (rows and feed.settled(settings))):
                 break
-            time.sleep(settings.lifecycle.cycle_seconds)
+            waiter.wait(cycle.transitions)
         result.requests = report(db, names)
         expected = chosen.expected if documents is None else {}
         result.ok = all(r["status"] == expected.get(r["name"], RequestStatus.completed) for r in result.requests)
+        if rucio is not None:
+            result.rucio = rucio.summary_of(db, names)
+            result.ok = result.ok and rucio.all_closed(result.rucio)
+        if feed is not None:
+            result.reqmgr2 = feed.summary(settings)
+            result.ok = result.ok and len(result.requests) == len(names) and all(
+                s == "completed" for s in result.reqmgr2["statuses"].values())
     finally:
         result.seconds = round(time.monotonic() - started, 1)
         db.dispose()
+        if rucio is not None:
+            rucio.stop()
         if settings.engine.kind == "local":  # the demo leaves no daemon behind (the next run starts one)
             from wms2.engines.local_engine import stop_pool
 

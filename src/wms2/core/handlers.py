@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
+from wms2.core.alerts import raise_alert
+from wms2.core.stuck import human_duration
 from wms2.core.transitions import SYSTEM, transition, transition_workflow
 from wms2.core.workers import HandlerContext, LaunchOutcome
 from wms2.core.workflow_manager import create_workflow, revalidate
@@ -36,6 +40,10 @@ def _workflow(ctx: HandlerContext, request: RequestRow) -> WorkflowRow:
     return wf
 
 
+ADMITTED = "admitted: planning the next round"
+DEFERRED = "planning deferred: "
+
+
 def handle_queued(ctx: HandlerContext, request: RequestRow) -> None:
     """If a slot is free and this request is next in line: plan and submit the next round."""
     if ctx.workers.launcher is None:
@@ -44,7 +52,7 @@ def handle_queued(ctx: HandlerContext, request: RequestRow) -> None:
     if not ctx.admission.try_admit(request.id):
         return
     workflow = _workflow(ctx, request)
-    transition(request, RequestStatus.planning, SYSTEM, "admitted: planning the next round", ctx.now)
+    transition(request, RequestStatus.planning, SYSTEM, ADMITTED, ctx.now)
     transition_workflow(workflow, WorkflowStatus.planning)
     ctx.commit()
     _launch(ctx, request, workflow)
@@ -67,8 +75,55 @@ def _launch(ctx: HandlerContext, request: RequestRow, workflow: WorkflowRow) -> 
         transition_workflow(workflow, WorkflowStatus.completed)
         transition(request, RequestStatus.completed, SYSTEM, result.reason, ctx.now)
     else:
-        transition_workflow(workflow, WorkflowStatus.new)
-        transition(request, RequestStatus.queued, SYSTEM, f"planning deferred: {result.reason}", ctx.now)
+        _defer(ctx, request, workflow, result.reason, result.expected_wait)
+
+
+def _is_deferral_entry(entry: dict[str, Any]) -> bool:
+    reason = str(entry.get("reason", ""))
+    return entry.get("by") == SYSTEM and (
+        (entry.get("from") == RequestStatus.queued and entry.get("to") == RequestStatus.planning
+         and reason == ADMITTED)
+        or (entry.get("from") == RequestStatus.planning and entry.get("to") == RequestStatus.queued
+            and reason.startswith(DEFERRED)))
+
+
+def deferred_since(trail: list[dict[str, Any]], now: datetime) -> datetime:
+    """When the current run of planning deferrals began: the oldest deferral among the trailing
+    admitted/deferred entries (the audit trail folds them, so this is a short walk); ``now`` if none."""
+    since = now
+    for entry in reversed(trail):
+        if not _is_deferral_entry(entry):
+            break
+        if entry.get("to") == RequestStatus.queued:
+            since = min(since, datetime.fromisoformat(entry["at"]))
+    return since
+
+
+def _defer(ctx: HandlerContext, request: RequestRow, workflow: WorkflowRow, why: str, expected: bool) -> None:
+    """Back to the queue; after ``deferred_alert_seconds`` of deferrals an alert, after
+    ``deferred_hold_seconds`` → ``held`` with the reason (an operator releases or fails it).  An
+    ``expected`` wait (blocks being archived: the Output Manager has its own give-up) is only folded."""
+    lc = ctx.settings.lifecycle
+    age = (ctx.now - deferred_since(request.status_transitions, ctx.now)).total_seconds()
+    reason = f"{DEFERRED}{why}"
+    transition_workflow(workflow, WorkflowStatus.new)
+    if expected:
+        transition(request, RequestStatus.queued, SYSTEM, reason, ctx.now)
+        return
+    if lc.deferred_hold_seconds is not None and age >= lc.deferred_hold_seconds:
+        held = (f"{reason}; deferred for {human_duration(age)} (limit {human_duration(lc.deferred_hold_seconds)}):"
+                " held for an operator (release to retry, fail to give up)")
+        transition(request, RequestStatus.held, SYSTEM, held, ctx.now)
+        raise_alert(ctx.session, kind="planning_deferred_held", reason=held, now=ctx.now,
+                    request_name=request.name, status=RequestStatus.held, repeat_after_s=lc.alert_repeat_seconds)
+        return
+    transition(request, RequestStatus.queued, SYSTEM, reason, ctx.now)
+    if lc.deferred_alert_seconds is not None and age >= lc.deferred_alert_seconds:
+        hold = (f"; held after {human_duration(lc.deferred_hold_seconds)}" if lc.deferred_hold_seconds is not None
+                else "")
+        raise_alert(ctx.session, kind="planning_deferred", now=ctx.now, request_name=request.name,
+                    status=RequestStatus.queued, repeat_after_s=lc.alert_repeat_seconds,
+                    reason=f"{reason}; deferred for {human_duration(age)}{hold}")
 
 
 def handle_resubmitting(ctx: HandlerContext, request: RequestRow) -> None:

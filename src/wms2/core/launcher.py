@@ -60,7 +60,8 @@ class PlanningLauncher:
             return LaunchResult(LaunchOutcome.deferred, "work remains but none can be placed now")
         self.outputs.finish_blocks(ctx.session, workflow, ctx.now)
         if not all_blocks_archived(ctx.session, workflow):
-            return LaunchResult(LaunchOutcome.deferred, "all work done; waiting for blocks to be archived")
+            return LaunchResult(LaunchOutcome.deferred, "all work done; waiting for blocks to be archived",
+                                expected_wait=True)
         return LaunchResult(LaunchOutcome.no_work_left, "no work left and every block archived")
 
     def _record_round(self, session: Session, workflow: WorkflowRow, prepared: PreparedRound) -> DagRow:

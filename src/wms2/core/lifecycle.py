@@ -10,16 +10,21 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from wms2.config import Settings
 from wms2.core import handlers
 from wms2.core.actions import effective_max_active_dags
 from wms2.core.admission import AdmissionRound
+from wms2.core.db_outage import DB_UNAVAILABLE, DatabaseOutage
+from wms2.core.ownership import LeaseLost
 from wms2.core.stuck import check_stuck
 from wms2.core.workers import HandlerContext, StatusHandler, Workers
 from wms2.db.session import Database
@@ -38,6 +43,20 @@ class CycleReport:
     evaluated: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
     transitions: int = 0
+
+
+class Fence(Protocol):
+    """The lifecycle lease as the manager sees it (``wms2.core.ownership.Lease``)."""
+
+    def assert_valid(self) -> None: ...
+
+    def install(self, session: Session) -> None: ...
+
+
+class OwnershipView(Protocol):
+    """Who this process is in the lifecycle ownership (``wms2.core.owner.LifecycleOwner``)."""
+
+    def view(self) -> dict[str, object]: ...
 
 
 def default_handlers() -> dict[RequestStatus, StatusHandler]:
@@ -67,19 +86,44 @@ class LifecycleManager:
             self.handlers[RequestStatus(status)] = handler
         self._wake = threading.Event()
         self.last_report: CycleReport | None = None
+        # Set while this process owns the lifecycle: every session is fenced by the lease's token.
+        self.fence: Fence | None = None
+        self.ownership: OwnershipView | None = None
+        self.outage = DatabaseOutage(settings.ownership, db.url)
+
+    def session(self) -> AbstractContextManager[Session]:
+        """A transaction fenced by the ownership lease (the :class:`SessionSource` of the cycle tasks)."""
+        return self._session()
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with self.db.session() as session:
+            if self.fence is not None:
+                self.fence.install(session)
+            yield session
+
+    def _check_fence(self) -> None:
+        if self.fence is not None:
+            self.fence.assert_valid()
 
     # -- one cycle ---------------------------------------------------------------------------------
     def run_cycle(self) -> CycleReport:
         started = time.monotonic()
         now = self.clock()
         report = CycleReport(started_at=now)
-        with self.db.session() as session:
+        self._check_fence()
+        # cycle tasks (e.g. the ReqMgr2 sync) get this manager's fenced sessions, like the handlers
+        report.errors += self.workers.run_cycle_tasks(self, self.settings, now)
+        with self._session() as session:
             ids = self._evaluation_order(session)
             admission = AdmissionRound.build(session, effective_max_active_dags(session, self.settings))
         for request_id, name in ids:
             report.evaluated += 1
             try:
+                self._check_fence()
                 report.transitions += self._evaluate(request_id, admission, now)
+            except LeaseLost:
+                raise
             except Exception as exc:  # one request never stops the cycle
                 log.exception("lifecycle: request %s raised", name)
                 report.errors.append({"request": name, "error": f"{type(exc).__name__}: {exc}",
@@ -104,7 +148,7 @@ class LifecycleManager:
         return [(r.id, r.name) for r in [*others, *queued]]
 
     def _evaluate(self, request_id: int, admission: AdmissionRound, now: datetime) -> int:
-        with self.db.session() as session:
+        with self._session() as session:
             request = session.get(RequestRow, request_id)
             if request is None or RequestStatus(request.status) not in LIFECYCLE_STATUSES:
                 return 0
@@ -119,7 +163,7 @@ class LifecycleManager:
             return int(RequestStatus(request.status) != before)
 
     def _record(self, report: CycleReport) -> None:
-        with self.db.session() as session:
+        with self._session() as session:
             session.add(LifecycleCycleRow(
                 started_at=report.started_at, duration_s=report.duration_s,
                 requests_evaluated=report.evaluated, errors=len(report.errors),
@@ -137,9 +181,19 @@ class LifecycleManager:
         self._wake.set()
 
     def run_forever(self, stop: threading.Event, on_cycle: Callable[[CycleReport], None] | None = None) -> None:
+        """Cycle until ``stop``; an unreachable database is retried with backoff (never ends the loop);
+        :class:`LeaseLost` ends it."""
         while not stop.is_set():
-            report = self.run_cycle()
-            if on_cycle is not None:
-                on_cycle(report)
-            self._wake.wait(timeout=self.settings.lifecycle.cycle_seconds)
+            try:
+                report = self.run_cycle()
+                if self.outage.since is not None:
+                    with self._session() as session:
+                        self.outage.recovered(session, self.clock())
+            except DB_UNAVAILABLE as exc:
+                wait = self.outage.failed(exc, self.clock())
+            else:
+                wait = self.settings.lifecycle.cycle_seconds
+                if on_cycle is not None:
+                    on_cycle(report)
+            self._wake.wait(timeout=wait)
             self._wake.clear()

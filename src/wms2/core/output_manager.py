@@ -18,9 +18,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from wms2.config import Settings
+from wms2.core.alerts import raise_alert
 from wms2.core.transitions import transition_block
 from wms2.core.wu_records import round_records
 from wms2.db.tables import DagRow, ProcessingBlockRow, WorkflowRow, WorkUnitRecordRow
@@ -35,7 +36,8 @@ from wms2.services.outputs import (
 )
 
 log = logging.getLogger(__name__)
-_UNFINISHED = (BlockStatus.open, BlockStatus.complete)  # blocks that may still be closed or archived
+_UNFINISHED = (BlockStatus.open, BlockStatus.complete)
+OUTPUT_ALERT = "output-registration-failed"  # blocks that may still be closed or archived
 
 
 @dataclass
@@ -81,6 +83,13 @@ class OutputManager:
         block.first_failure_at = block.first_failure_at or now
         block.last_error = error
         report.failures.append(f"{block.dataset} round {block.round}: {error}")
+        session = object_session(block)
+        if session is not None:  # an alert operators see (the error names the service, the call, the DID)
+            raise_alert(session, kind=OUTPUT_ALERT, now=now, request_name=self._workflow_name(block),
+                        reason=f"output registration of {block.dataset} round {block.round} failed"
+                               f" (attempt {block.attempt_count}, retried with backoff): {error}",
+                        detail={"dataset": block.dataset, "round": block.round},
+                        repeat_after_s=self.settings.lifecycle.alert_repeat_seconds)
         if (now - block.first_failure_at).total_seconds() >= self.settings.output.give_up_after_s:
             log.error("block %s round %d failed after %d attempts since %s: %s", block.dataset, block.round,
                       block.attempt_count, block.first_failure_at.isoformat(), error)
@@ -162,10 +171,18 @@ class OutputManager:
         report.files_registered += catalog.register_files(dataset, name, files)
         rule_ids = rules.add_rules([
             RuleRequest(f"{name}/{row.name}", row.record.get("site") or "ANY", "source",
-                        comment=f"protect {row.name} at source") for row in todo])
+                        comment=f"WMS2 {self._workflow_name(block)}: protect {row.name} at source",
+                        files=tuple(f.lfn for f in _files_for(row.record, dataset))) for row in todo])
         names = [row.name for row in todo]
         block.completed_work_units = [*block.completed_work_units, *names]
         block.source_rule_ids = {**block.source_rule_ids, **dict(zip(names, rule_ids, strict=True))}
+
+    @staticmethod
+    def _workflow_name(block: ProcessingBlockRow) -> str:
+        """The request the block belongs to (named in rule comments, for operators)."""
+        session = object_session(block)
+        workflow = session.get(WorkflowRow, block.workflow_id) if session is not None else None
+        return workflow.request_name if workflow is not None else f"workflow {block.workflow_id}"
 
     # -- per block -------------------------------------------------------------------------------
     def finish_blocks(self, session: Session, workflow: WorkflowRow, now: datetime,
@@ -201,11 +218,13 @@ class OutputManager:
             block.is_open = False
             transition_block(block, BlockStatus.complete)
             report.blocks_closed.append(name)
+        workflow = self._workflow_name(block)
         block.archival_rule_id = rules.add_rule(name, self.settings.output.archival_rse, "archival",
-                                                comment="tape archival of the closed block")
+                                                comment=f"WMS2 {workflow}: tape archival of the closed block")
         if self.settings.output.consolidation_rse:
-            block.consolidation_rule_id = rules.add_rule(name, self.settings.output.consolidation_rse,
-                                                         "consolidation", comment="disk consolidation")
+            block.consolidation_rule_id = rules.add_rule(
+                name, self.settings.output.consolidation_rse, "consolidation",
+                comment=f"WMS2 {workflow}: disk consolidation")
         transition_block(block, BlockStatus.archived)
         report.blocks_archived.append(name)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from wms2.config import Settings
+from wms2.core.db_outage import describe_db_error, hide_password
 from wms2.core.lifecycle import LifecycleManager
 from wms2.core.workers import Workers
 from wms2.db.migrate import current_revision, head_revision, upgrade
@@ -18,9 +19,21 @@ def init_home(settings: Settings) -> Database:
     """Create the state directories and bring the database schema up to date (idempotent)."""
     for path in (settings.home, settings.submit_base, settings.storage_root, settings.log_dir):
         Path(path).mkdir(parents=True, exist_ok=True)
-    db = Database(settings.db_url, pool_size=settings.database_pool_size)
-    upgrade(db.engine)
+    db = _connect(settings)
+    try:
+        upgrade(db.engine)
+    except SQLAlchemyError as exc:
+        db.dispose()
+        raise RuntimeError(describe_db_error(settings.db_url, exc)) from None
     return db
+
+
+def _connect(settings: Settings) -> Database:
+    """The engine for ``settings.db_url``; a malformed URL or a missing driver is one clear line."""
+    try:
+        return Database(settings.db_url, pool_size=settings.database_pool_size)
+    except (ArgumentError, SQLAlchemyError, ImportError) as exc:
+        raise RuntimeError(describe_db_error(settings.db_url, exc)) from None
 
 
 def open_database(settings: Settings) -> Database:
@@ -28,17 +41,17 @@ def open_database(settings: Settings) -> Database:
     url = settings.db_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         raise RuntimeError(f"no WMS2 database at {url.removeprefix('sqlite:///')}: run `wms2 init` first")
-    db = Database(url, pool_size=settings.database_pool_size)
+    db = _connect(settings)
     try:
         current = current_revision(db.engine)
-    except OperationalError as exc:
+    except SQLAlchemyError as exc:
         db.dispose()
-        raise RuntimeError(f"cannot open database {url}: {exc.orig}") from None
+        raise RuntimeError(describe_db_error(url, exc)) from None
     head = head_revision()
     if current != head:
         db.dispose()
         hint = "run `wms2 init`" if current is None else "run `wms2 db upgrade`"
-        raise RuntimeError(f"database {settings.db_url} is at schema revision {current}, expected {head}: {hint}")
+        raise RuntimeError(f"database {hide_password(url)} is at schema revision {current}, expected {head}: {hint}")
     return db
 
 

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 FAIL_ON_TIMEOUT = (RequestStatus.submitted, RequestStatus.planning, RequestStatus.resubmitting)
 
 
-def _human(seconds: float) -> str:
+def human_duration(seconds: float) -> str:
     if seconds >= 86400:
         return f"{seconds / 86400:.1f} d"
     if seconds >= 3600:
@@ -41,7 +41,7 @@ def check_stuck(ctx: HandlerContext, request: RequestRow) -> bool:
     age = (ctx.now - request.status_since).total_seconds()
     if age <= timeout:
         return False
-    stayed = f"in {status.value} for {_human(age)} (timeout {_human(timeout)})"
+    stayed = f"in {status.value} for {human_duration(age)} (timeout {human_duration(timeout)})"
     if status in FAIL_ON_TIMEOUT:
         transition(request, RequestStatus.failed, SYSTEM, f"stuck {stayed}", ctx.now)
         _alert(ctx, request, "stuck_failed", f"request failed: stuck {stayed}")

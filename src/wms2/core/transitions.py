@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from wms2.db.base import utcnow
 from wms2.db.tables import DagHistoryRow, DagRow, ProcessingBlockRow, RequestRow, WorkflowRow
 from wms2.domain.enums import BlockStatus, DAGStatus, RequestStatus, WorkflowStatus
-from wms2.domain.transitions import audit_entry, check_transition
+from wms2.domain.transitions import append_audit, audit_entry, check_transition
 
 SYSTEM = "wms2"
 
@@ -18,7 +18,8 @@ SYSTEM = "wms2"
 def transition(
     row: RequestRow, target: RequestStatus, by: str, reason: str, now: datetime | None = None
 ) -> None:
-    """Move a request to ``target`` or raise :class:`IllegalTransition`; append the audit entry."""
+    """Move a request to ``target`` or raise :class:`IllegalTransition`; append the audit entry (a repeated
+    cycle of entries is folded onto its first occurrence with a count, see :func:`append_audit`)."""
     current = RequestStatus(row.status)
     check_transition(f"request {row.name}", current, target)
     entry = audit_entry(current, target, by, reason)
@@ -26,7 +27,7 @@ def transition(
         entry.at = now
     row.status = target
     row.status_since = entry.at
-    row.status_transitions = [*row.status_transitions, entry.as_json()]
+    row.status_transitions = append_audit(row.status_transitions, entry.as_json())
     if target == RequestStatus.queued:
         row.queued_at = entry.at
 

@@ -4,6 +4,10 @@ engine, local catalog, local rule service)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
 
 from wms2.config import Settings
 from wms2.core.active import ActiveHandler
@@ -12,6 +16,7 @@ from wms2.core.launcher import PlanningLauncher
 from wms2.core.monitor import DagMonitor
 from wms2.core.operator import Operator
 from wms2.core.output_manager import OutputManager
+from wms2.core.reqmgr_sync import ReqMgrSync
 from wms2.core.workers import Workers
 from wms2.db.session import Database
 from wms2.domain.enums import RequestStatus
@@ -24,7 +29,21 @@ log = logging.getLogger(__name__)
 
 
 def build_output_manager(settings: Settings) -> OutputManager:
+    if settings.catalog.backend == "cms":
+        from wms2.services.rucio_catalog import CmsBackend
+
+        backend = CmsBackend.from_settings(settings)
+        return OutputManager(settings, catalog=backend.writer, rules=backend.rules)
     return OutputManager(settings, catalog=LocalCatalogWriter, rules=LocalRuleService)
+
+
+def build_planning_catalog(settings: Settings) -> Callable[[Session], Any]:
+    """What planning reads inputs from: the embedded catalog, or files + Rucio replicas (``cms``)."""
+    if settings.catalog.backend == "cms":
+        from wms2.services.rucio_catalog import CmsBackend
+
+        return CmsBackend.from_settings(settings).catalog
+    return LocalCatalog
 
 
 def build_workers(settings: Settings, db: Database, engine: Engine | None = None) -> Workers:
@@ -37,13 +56,14 @@ def build_workers(settings: Settings, db: Database, engine: Engine | None = None
         engine = make_engine(settings)
     outputs = build_output_manager(settings)
     return Workers(
-        launcher=PlanningLauncher(engine=engine, catalog=LocalCatalog, outputs=outputs),
+        launcher=PlanningLauncher(engine=engine, catalog=build_planning_catalog(settings), outputs=outputs),
         engine=engine,
         extra_handlers={
             RequestStatus.active: ActiveHandler(DagMonitor(engine), outputs),
             RequestStatus.partial: PartialHandler(),
             RequestStatus.stopping: StoppingHandler(engine),
         },
+        cycle_tasks=[ReqMgrSync(settings, engine)] if settings.reqmgr2.teams else [],
     )
 
 

@@ -7,6 +7,8 @@ worker is not configured simply waits (and stuck detection reports it).
 
 from __future__ import annotations
 
+import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
     from wms2.core.admission import AdmissionRound
     from wms2.engines.base import Engine
 
+log = logging.getLogger(__name__)
+
 
 class LaunchOutcome(StrEnum):
     submitted = "submitted"  # a DAG was submitted: the request becomes active
@@ -33,6 +37,8 @@ class LaunchResult:
     outcome: LaunchOutcome
     reason: str
     dag_id: int | None = None
+    # deferred because an external step legitimately takes long (tape archival): never held for it
+    expected_wait: bool = False
 
 
 class RoundLauncher(Protocol):
@@ -60,8 +66,37 @@ class HandlerContext:
         self.session.commit()
 
 
+class SessionSource(Protocol):
+    """Where a cycle task opens its transactions: the Lifecycle Manager hands it sessions fenced by the
+    ownership lease, so a stale owner's task cannot write either."""
+
+    def session(self) -> AbstractContextManager[Session]: ...
+
+
+class CycleTask(Protocol):
+    """A stateless worker the Lifecycle Manager calls once per cycle, before it evaluates the requests
+    (for example the ReqMgr2 sync).  It opens its own transactions; request status changes go through
+    :mod:`wms2.core.actions` / :mod:`wms2.core.transitions` as everywhere else."""
+
+    name: str
+
+    def run_cycle(self, db: SessionSource, settings: Settings, now: datetime) -> None: ...
+
+
 @dataclass
 class Workers:
     launcher: RoundLauncher | None = None
     engine: Engine | None = None
     extra_handlers: dict[str, StatusHandler] = field(default_factory=dict)
+    cycle_tasks: list[CycleTask] = field(default_factory=list)
+
+    def run_cycle_tasks(self, db: SessionSource, settings: Settings, now: datetime) -> list[dict[str, str]]:
+        """Run every per-cycle task; a task's exception is logged and returned, never raised."""
+        errors: list[dict[str, str]] = []
+        for task in self.cycle_tasks:
+            try:
+                task.run_cycle(db, settings, now)
+            except Exception as exc:  # one task never stops the cycle (like one request)
+                log.exception("lifecycle: cycle task %s raised", task.name)
+                errors.append({"request": f"<{task.name}>", "error": f"{type(exc).__name__}: {exc}"})
+        return errors

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +17,9 @@ from wms2.config import Settings
 from wms2.core.transitions import record_creation
 from wms2.db.tables import RequestRow, WorkflowRow
 from wms2.domain.enums import RequestStatus, WorkflowStatus
-from wms2.domain.reqmgr import FieldError, ImportPolicy, RequestImportError, import_request
+from wms2.domain.reqmgr import FieldError, ImportPolicy, RequestImportError, import_request, unwrap_document
 from wms2.domain.request import RequestSpec
+from wms2.planning.estimate import size_problems
 
 MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
 
@@ -43,7 +45,9 @@ def parse_document_text(text: str, source: str) -> Any:
     if len(text.encode()) > MAX_DOCUMENT_BYTES:
         raise RequestImportError([FieldError("<document>", f"larger than {MAX_DOCUMENT_BYTES} bytes")], source)
     try:
-        return json.loads(text)
+        return json.loads(text)  # NaN/Infinity parse; reject_unstorable names their field
+    except RecursionError:
+        raise RequestImportError([FieldError("<document>", "nested too deeply")], source) from None
     except json.JSONDecodeError as exc:
         raise RequestImportError(
             [FieldError("<document>", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")],
@@ -64,7 +68,10 @@ def submit_documents(
     errors: list[RequestImportError] = []
     for source, doc in documents:
         try:
-            specs.append((import_request(doc, policy, source=source), doc))
+            reject_unstorable(doc, source)
+            spec = import_request(doc, policy, source=source)
+            check_request_size(spec, doc, settings, source)
+            specs.append((spec, doc))
         except RequestImportError as exc:
             errors.append(exc)
     if errors:
@@ -141,10 +148,73 @@ def _new_row(spec: RequestSpec, doc: Any, by: str) -> RequestRow:
 def revalidate(row: RequestRow, settings: Settings) -> RequestSpec:
     """Re-import the stored document under the current settings (the ``submitted`` handler)."""
     spec = import_request(row.document, import_policy(settings, row.requestor), source=row.name)
+    check_request_size(spec, row.document, settings, row.name)
     if spec.name != row.name:
         # Templates generate a name at import; the stored name is the request's identity.
         spec = spec.model_copy(update={"name": row.name})
     return spec
+
+
+# Document keys of the RequestSpec fields a size problem can name (see planning.estimate).
+_SIZE_FIELDS = {"splitting.events_per_job": "EventsPerJob", "splitting.first_event": "FirstEvent",
+                "splitting.first_lumi": "FirstLumi"}
+
+
+def _document_field(doc: Any, spec_field: str) -> str:
+    """The document key the requestor wrote for a splitting value (``Step1.EventsPerJob`` in chains)."""
+    key = _SIZE_FIELDS[spec_field]
+    flat, _ = unwrap_document(doc)
+    for chain in ("Step", "Task"):
+        first = flat.get(f"{chain}1")
+        if f"{chain}Chain" in flat and isinstance(first, dict) and key in first:
+            return f"{chain}1.{key}"
+    if key == "EventsPerJob" and key not in flat:
+        return "EventsPerJob (derived from TimePerEvent)"
+    return key
+
+
+def check_request_size(spec: RequestSpec, doc: Any, settings: Settings, source: str | None = None) -> None:
+    """Refuse, naming the field and the limit, a request that planning would refuse for its size
+    (jobs, work units, DAG nodes, event and lumi numbers).  Call it wherever splitting is set or changed."""
+    problems = size_problems(spec, settings.planning)
+    if problems:
+        raise RequestImportError([FieldError(_document_field(doc, p.field), p.message) for p in problems], source)
+
+
+def reject_unstorable(value: Any, source: str | None = None) -> None:
+    """Values no database column can hold, even inside the opaque payload: NUL characters (PostgreSQL
+    text/JSONB) and NaN/Infinity (not JSON; JSONB refuses them).  Refused at submission, naming where
+    they are, on every path (CLI, API, import by name), so SQLite and PostgreSQL answer alike."""
+    errors = [FieldError(where, why) for where, why in _unstorable(value)]
+    if errors:
+        raise RequestImportError(errors[:MAX_REPORTED_ERRORS], source)
+
+
+MAX_REPORTED_ERRORS = 20  # enough to name the problem; a hostile document may hold millions
+
+
+def _unstorable(value: Any) -> list[tuple[str, str]]:
+    """Iterative (a hostile document may be nested as deep as the JSON parser allows)."""
+    found: list[tuple[str, str]] = []
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                found.append((path or "<document>", "contains a NUL character"))
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                found.append((path or "<document>", f"{item} is not a number JSON can hold"))
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                shown = str(key).replace("\x00", "\\0")
+                sub_path = f"{path}.{shown}" if path else shown
+                if shown != str(key):
+                    found.append((sub_path, "the key contains a NUL character"))
+                stack.append((sub, sub_path))
+        elif isinstance(item, list):
+            stack.extend((sub, f"{path}[{i}]") for i, sub in enumerate(item))
+    return sorted(found)
 
 
 def create_workflow(session: Session, row: RequestRow, spec: RequestSpec) -> WorkflowRow:

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import IO
 
+from wms2.dagman.model import DagStatusCode
+
 _TABLE_HEAD = ("   Done     Pre   Queued    Post   Ready   Un-Ready   Failed   Futile\n"
                "    ===     ===      ===     ===     ===        ===      ===      ===\n")
 
@@ -33,9 +35,20 @@ class DagmanOut:
         self.log(f"** wms2 local DAGMan, pid {os.getpid()}")
         self.log("******************************************************")
 
-    def table(self, total: int, counts: tuple[int, int, int, int, int, int, int, int]) -> None:
+    def table(self, total: int, counts: tuple[int, int, int, int, int, int, int, int],
+              dag_status: DagStatusCode = DagStatusCode.OK) -> None:
         row = "".join(f"{v:>{w}}" for v, w in zip(counts, (7, 8, 9, 8, 8, 11, 9, 9), strict=True))
+        self.log(f"DAG status: {int(dag_status)} (DAG_STATUS_{dag_status.name})")
         self.log(f"Of {total} nodes total:\n{_TABLE_HEAD}{row}")
+
+    def failed_report(self, failures: list[tuple[str, str]]) -> None:
+        """DAGMan's end-of-run report of the failed nodes (name and error of each)."""
+        lines = ["ERROR: the following Node(s) failed:"]
+        for name, error in failures:
+            lines += ["---------------------- Node ----------------------", f"      Node Name: {name}",
+                      "    Node Status: STATUS_ERROR", f"          Error: {error}"]
+        lines.append("---------------------------------------\t<END>")
+        self.log("\n".join(lines))
 
     def exiting(self, status: int) -> None:
         self.log(f"**** condor_scheduniv_exec.{self.cluster}.0 (condor_DAGMAN) pid {os.getpid()} "

@@ -34,6 +34,10 @@ class DagMetrics:
     jobs_succeeded: int = 0
     dag_status: int = 0
     version: str = ENGINE_VERSION
+    provisioner_nodes: int = 0  # 0/1, also counted in ``nodes``
+    service_nodes: int = 0  # not in ``nodes``; in v2 ``total_nodes``/``total_nodes_run`` include them
+    service_nodes_failed: int = 0
+    service_nodes_succeeded: int = 0
 
     def as_ordered(self) -> list[tuple[str, Any]]:
         return [
@@ -45,9 +49,11 @@ class DagMetrics:
             ("has_final_node", self.has_final_node), ("nodes", self.nodes),
             ("nodes_failed", self.nodes_failed), ("nodes_succeeded", self.nodes_succeeded),
             ("dag_nodes", self.dag_nodes), ("dag_nodes_failed", self.dag_nodes_failed),
-            ("dag_nodes_succeeded", self.dag_nodes_succeeded), ("provisioner_nodes", 0),
-            ("service_nodes", 0), ("service_nodes_failed", 0), ("service_nodes_succeeded", 0),
-            ("total_nodes", self.nodes), ("total_nodes_run", self.total_nodes_run),
+            ("dag_nodes_succeeded", self.dag_nodes_succeeded), ("provisioner_nodes", self.provisioner_nodes),
+            ("service_nodes", self.service_nodes), ("service_nodes_failed", self.service_nodes_failed),
+            ("service_nodes_succeeded", self.service_nodes_succeeded),
+            ("total_nodes", self.nodes + self.service_nodes),
+            ("total_nodes_run", self.total_nodes_run + self.service_nodes),
             ("jobs_submitted", self.jobs_submitted), ("jobs_succeeded", self.jobs_succeeded),
             ("jobs_failed", self.jobs_submitted - self.jobs_succeeded), ("DagStatus", self.dag_status),
         ]

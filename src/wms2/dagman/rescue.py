@@ -9,8 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wms2.dagman.lexer import logical_lines, tokenize
+from wms2.dagman.model import DagSpec
 
-RESCUE_VERSION = "2.1.0"
+# The version line real DAGMan 23.x/24.x writes (fixtures ``dagman-runs/*/*.rescue001``); a rescue DAG
+# is always partial: it is parsed on top of the original DAG file.
+RESCUE_VERSION = "2.0.1 (partial)"
+SAVE_DIR = "save_files"  # where a SAVE_POINT_FILE without a directory goes
 MAX_RESCUE_NUM = 100  # DAGMAN_MAX_RESCUE_NUM default
 _HARD_CAP = 999
 
@@ -22,6 +26,7 @@ class RescueDag:
     done: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     created: float = 0.0
+    save_node: str | None = None  # a save-point file written when this node started
 
 
 def rescue_path(dag_file: Path, number: int) -> Path:
@@ -69,8 +74,10 @@ def rename_rescues_above(dag_file: Path, number: int) -> list[Path]:
 def render_rescue(rescue: RescueDag) -> str:
     created = time.gmtime(rescue.created or time.time())
     stamp = f"{created.tm_mon}/{created.tm_mday}/{created.tm_year} {time.strftime('%H:%M:%S', created)} UTC"
+    first = (f"# Save file written at Start Node {rescue.save_node}" if rescue.save_node
+             else "# Rescue DAG file, created after running")
     lines = [
-        "# Rescue DAG file, created after running",
+        first,
         f"#   the {rescue.dag_file} DAG file",
         f"# Created {stamp}",
         f"# Rescue DAG version: {RESCUE_VERSION}",
@@ -110,3 +117,25 @@ def read_rescue(path: Path) -> RescueDag:
             done.append(tokens[1])
     return RescueDag(dag_file=dag.group(1) if dag else "",
                      total_nodes=int(header.get("Total number of Nodes", 0)), done=done, failed=failed)
+
+
+def save_file_path(spec: DagSpec, name: str) -> Path:
+    """Where a save-point file lives: a bare name in ``save_files/`` next to the DAG, a path relative
+    to the DAG's directory (reference §1.2, SAVE_POINT_FILE)."""
+    path = Path(name)
+    if path.is_absolute():
+        return path
+    if len(path.parts) == 1:
+        return spec.directory / SAVE_DIR / path
+    return spec.directory / path
+
+
+def write_save_file(path: Path, rescue: RescueDag) -> Path:
+    """Write a save-point file; an existing one is first rotated to ``.old``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.replace(path.with_name(path.name + ".old"))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(render_rescue(rescue))
+    tmp.replace(path)
+    return path

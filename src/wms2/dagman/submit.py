@@ -98,6 +98,10 @@ def _read_into(desc: SubmitDescription, path: Path, depth: int) -> None:
         lines = _lines(path)
     except OSError as exc:
         raise SubmitError(f"{path}: cannot read submit file: {exc.strerror}") from exc
+    _apply_lines(desc, path, lines, depth)
+
+
+def _apply_lines(desc: SubmitDescription, path: Path, lines: list[tuple[int, str]], depth: int) -> None:
     for number, line in lines:
         where = f"{path.name}:{number}"
         lowered = line.lower()
@@ -132,6 +136,23 @@ def parse_submit(
     for key, value in (prepend or {}).items():
         desc.set(key, value)
     _read_into(desc, path, 0)
+    for key, value in (append or {}).items():
+        desc.set(key, value)
+    return desc
+
+
+def parse_inline_submit(
+    lines: list[str],
+    pseudo_path: Path,
+    prepend: dict[str, str] | None = None,
+    append: dict[str, str] | None = None,
+) -> SubmitDescription:
+    """An inline (``JOB X {...}``) or named SUBMIT-DESCRIPTION body; ``pseudo_path`` names it in errors
+    and anchors ``include :`` files (the node's directory)."""
+    desc = SubmitDescription(path=pseudo_path)
+    for key, value in (prepend or {}).items():
+        desc.set(key, value)
+    _apply_lines(desc, pseudo_path, list(enumerate(lines, start=1)), 0)
     for key, value in (append or {}).items():
         desc.set(key, value)
     return desc

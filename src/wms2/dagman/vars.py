@@ -34,7 +34,15 @@ def _value(text: str, i: int) -> tuple[str, int]:
     return text[start:i], i
 
 
+def _key(text: str, i: int) -> tuple[str, int]:
+    start = i
+    while i < len(text) and text[i] not in " \t\r=":
+        i += 1
+    return text[start:i], i
+
+
 def parse_vars(text: str) -> list[tuple[str, str]]:
+    """The ``key=value`` pairs of a VARS line, with DAGMan's refusals (reference §1.2)."""
     pairs: list[tuple[str, str]] = []
     i, n = 0, len(text)
     while True:
@@ -42,21 +50,25 @@ def parse_vars(text: str) -> list[tuple[str, str]]:
             i += 1
         if i >= n:
             return pairs
-        match = _KEY.match(text, i)
-        if not match:
-            raise VarsError(f"bad VARS key at {text[i:i + 20]!r}")
-        key = match.group(0)
-        i = match.end()
-        while i < n and text[i] in " \t":
-            i += 1
-        if i >= n or text[i] != "=":
-            raise VarsError(f"missing '=' after VARS key {key}")
-        i += 1
-        while i < n and text[i] in " \t":
-            i += 1
-        value, i = _value(text, i)
+        key, i = _key(text, i)
+        j = i
+        while j < n and text[j] in " \t":
+            j += 1
+        if j >= n or text[j] != "=":
+            raise VarsError(f"Non key=value token specified: {key}")
+        i = j + 1
+        bare = key[1:] if key.startswith("+") else key[3:] if key.lower().startswith("my.") else key
+        if not bare:
+            raise VarsError("Variable name must contain at least one alphanumeric character")
+        if not _KEY.fullmatch(key):
+            raise VarsError(f"Illegal variable name '{key}'")
         if key.lower().startswith("queue"):
-            raise VarsError(f"VARS key {key} may not start with 'queue'")
+            raise VarsError(f"Illegal variable name '{key}': name can not begin with 'queue'")
+        while i < n and text[i] in " \t":
+            i += 1
+        if i >= n:
+            raise VarsError(f"No value specified for variable '{key}'")
+        value, i = _value(text, i)
         if key.startswith("+"):
             key = "My." + key[1:]
         pairs.append((key, value))

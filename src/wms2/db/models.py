@@ -1,3 +1,11 @@
 """Imports every table module so that ``Base.metadata`` is complete (migrations, create_all)."""
 
-from wms2.db import auth_tables, catalog_tables, tables  # noqa: F401
+from wms2.db import (  # noqa: F401
+    auth_tables,
+    catalog_tables,
+    lease_tables,
+    reqmgr_tables,
+    rucio_tables,
+    tables,
+    validation_tables,
+)

@@ -24,12 +24,20 @@ from wms2.domain.safety import (
     ScramArch,
     SiteName,
     StepName,
+    check_lfn,
+    check_name,
+    check_site,
 )
-from wms2.sandbox.manifest import FaultSpec
+from wms2.sandbox.manifest import DistortionSpec, FaultSpec
 
 MAX_PRIORITY = 999_999
 MAX_EVENTS = 10**11  # absurd-size guard: 100 billion events
 MAX_STEPS = 20
+# Event numbers live in BigInteger columns (signed 64 bits: workflows.next_first_event); CMSSW's own
+# EventNumber_t is unsigned 64 bits, so the column is the tighter bound.
+MAX_EVENT_NUMBER = 2**63 - 1
+# CMSSW's LuminosityBlockNumber_t is an unsigned 32-bit integer.
+MAX_LUMI_NUMBER = 2**32 - 1
 
 
 class _Model(BaseModel):
@@ -51,8 +59,8 @@ class SplittingSpec(_Model):
     events_per_lumi: int | None = Field(None, ge=1, le=10**9)
     request_num_events: int | None = Field(None, ge=1, le=MAX_EVENTS)
     filter_efficiency: float = Field(1.0, gt=0, le=1)
-    first_event: int = Field(1, ge=1)
-    first_lumi: int = Field(1, ge=1)
+    first_event: int = Field(1, ge=1, le=MAX_EVENT_NUMBER)
+    first_lumi: int = Field(1, ge=1, le=MAX_LUMI_NUMBER)
     group_by_location: bool = False
     mix_runs: bool = False
 
@@ -78,6 +86,8 @@ class SimulatorHints(_Model):
     memory_mb: float | None = Field(None, ge=0, le=64_000)
     peak_memory_mb: float | None = Field(None, ge=0, le=64_000)
     size_per_event_kb: float | None = Field(None, ge=0, le=10**6)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="same seed -> bit-identical outputs")
+    distortion: DistortionSpec | None = Field(None, description="change one output branch (validation tests)")
 
 
 class OutputDataset(_Model):
@@ -173,6 +183,22 @@ class RequestSpec(_Model):
         if steps and isinstance(priority, int) and steps[0].priority >= priority:
             raise ValueError(f"the first step's priority must be below the request priority {priority}")
         return steps
+
+    @field_validator("faults")
+    @classmethod
+    def _check_faults(cls, faults: list[FaultSpec]) -> list[FaultSpec]:
+        """``WMS2Faults`` values reach the work-unit manifest: the same rules as every other name."""
+        for i, fault in enumerate(faults):
+            try:
+                if fault.bad_input_lfn is not None:
+                    check_lfn(fault.bad_input_lfn)
+                if fault.only_at_site is not None:
+                    check_site(fault.only_at_site)
+                for value in [*(fault.nodes or []), *(fault.work_units or []), *([fault.step] if fault.step else [])]:
+                    check_name(value)
+            except ValueError as exc:
+                raise ValueError(f"fault {i}: {exc}") from None
+        return faults
 
     @model_validator(mode="after")
     def _check_consistency(self) -> RequestSpec:

@@ -24,8 +24,11 @@ ACQ_ERA_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 CMSSW_RE = re.compile(r"^CMSSW(_[A-Za-z0-9]+)+$")
 SCRAM_ARCH_RE = re.compile(r"^[a-z0-9_]{1,40}$")
 TIER_RE = re.compile(r"^[A-Z0-9-]{1,40}$")
+LFN_RE = re.compile(r"^/store(/[A-Za-z0-9_.+-]+)+$")
 # Characters that would break out of a DAG line, a submit value or a ClassAd string.
 _UNSAFE_RE = re.compile(r"[\x00-\x1f\x7f\"'\\$`]")
+# Path segments that would leave a base directory ('..'), alias it ('.') or hide a level (empty).
+_BAD_SEGMENTS = {"": "an empty segment ('//')", ".": "a '.' segment", "..": "a '..' segment"}
 
 
 def check_name(value: str) -> str:
@@ -52,9 +55,23 @@ def check_safe_text(value: str) -> str:
     return value
 
 
-def _pattern(regex: re.Pattern[str], what: str):  # type: ignore[no-untyped-def]
+def check_path_segments(value: str) -> str:
+    """A '/'-separated path (LFN, LFN base, dataset name): no '.', '..' or empty segment.
+
+    One trailing '/' is tolerated (a directory written as such; the renderer strips it)."""
+    body = value.removeprefix("/").removesuffix("/")
+    for segment in body.split("/"):
+        if segment in _BAD_SEGMENTS:
+            raise ValueError(f"{value!r} contains {_BAD_SEGMENTS[segment]}; '.', '..' and empty path segments"
+                             " are refused")
+    return value
+
+
+def _pattern(regex: re.Pattern[str], what: str, path: bool = False):  # type: ignore[no-untyped-def]
     def check(value: str) -> str:
         check_safe_text(value)
+        if path:
+            check_path_segments(value)
         if not regex.match(value):
             raise ValueError(f"{value!r} is not a valid {what} (expected {regex.pattern})")
         return value
@@ -62,11 +79,16 @@ def _pattern(regex: re.Pattern[str], what: str):  # type: ignore[no-untyped-def]
     return check
 
 
+check_lfn = _pattern(LFN_RE, "LFN", path=True)
+check_site = _pattern(SITE_RE, "CMS site name")
+
+
 RequestName = Annotated[str, AfterValidator(check_name)]
 SafeText = Annotated[str, AfterValidator(check_safe_text)]
-SiteName = Annotated[str, AfterValidator(_pattern(SITE_RE, "CMS site name"))]
-DatasetName = Annotated[str, AfterValidator(_pattern(DATASET_RE, "dataset name"))]
-LfnBase = Annotated[str, AfterValidator(_pattern(LFN_BASE_RE, "LFN base"))]
+SiteName = Annotated[str, AfterValidator(check_site)]
+DatasetName = Annotated[str, AfterValidator(_pattern(DATASET_RE, "dataset name", path=True))]
+LfnBase = Annotated[str, AfterValidator(_pattern(LFN_BASE_RE, "LFN base", path=True))]
+Lfn = Annotated[str, AfterValidator(check_lfn)]
 ProcessingString = Annotated[str, AfterValidator(_pattern(PROCESSING_STRING_RE, "processing string"))]
 AcquisitionEra = Annotated[str, AfterValidator(_pattern(ACQ_ERA_RE, "acquisition era"))]
 CmsswVersion = Annotated[str, AfterValidator(_pattern(CMSSW_RE, "CMSSW version"))]

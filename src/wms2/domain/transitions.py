@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -130,3 +130,34 @@ def audit_entry(current: StrEnum | None, target: StrEnum, by: str, reason: str) 
         by=by,
         reason=reason,
     )
+
+
+# A condition that repeats is recorded once (issue 12): the longest repeating run of audit entries that is
+# folded onto its first occurrence.  4 covers a queued -> planning -> queued deferral whose reason
+# alternates between two values; longer cycles do not occur in the lifecycle.
+MAX_FOLDED_CYCLE = 4
+_IDENTITY = ("from", "to", "by", "reason")
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return all(a.get(k) == b.get(k) for k in _IDENTITY)
+
+
+def append_audit(trail: list[dict[str, Any]], entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The trail with ``entry`` appended, folding repetitions.
+
+    When the last ``k`` entries (``k <= MAX_FOLDED_CYCLE``) repeat the ``k`` before them (same from, to,
+    by and reason), the newer ones are dropped and the older ones keep their first ``at`` and gain
+    ``count`` (how many times the entry happened) and ``last_at`` (the newest time).  A request that goes
+    queued -> planning -> queued every cycle thus keeps two entries, however long it loops.  The fold
+    happens only once a cycle is complete, so the trail's order stays true."""
+    new = [*trail, entry]
+    for k in range(1, MAX_FOLDED_CYCLE + 1):
+        if len(new) < 2 * k:
+            break
+        older, newer = new[-2 * k:-k], new[-k:]
+        if all(_same(a, b) for a, b in zip(older, newer, strict=True)):
+            folded = [{**a, "count": int(a.get("count", 1)) + int(b.get("count", 1)),
+                       "last_at": b.get("last_at", b["at"])} for a, b in zip(older, newer, strict=True)]
+            return [*new[:-2 * k], *folded]
+    return new

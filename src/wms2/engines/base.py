@@ -45,6 +45,7 @@ class SubmitOptions:
     max_idle: int | None = None
     max_jobs: int | None = None
     extra_attributes: dict[str, str] = field(default_factory=dict)  # +Attr = value on the DAGMan job
+    load_save: str | None = None  # -load_save: start from this SAVE_POINT_FILE (bare name: save_files/)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from wms2.domain.enums import InputFileState, SplittingAlgo
 from wms2.planning import sizing
 from wms2.planning.blocks import plan_blocks
+from wms2.planning.estimate import limit_problems
 from wms2.planning.metrics import MeasuredMetrics
 from wms2.planning.params import PlanInputs, RoleResources, RoundParams, RoundPlan
 from wms2.planning.splitters import (
@@ -39,11 +40,9 @@ class PlanningError(ValueError):
 def plan_round(inputs: PlanInputs) -> RoundPlan:
     params = size_round(inputs)
     plan = _plan_generation(inputs, params) if inputs.spec.is_generation else _plan_input(inputs, params)
-    if len(plan.jobs) > inputs.planning.max_jobs_per_request:
-        raise PlanningError(
-            f"round has {len(plan.jobs)} jobs, above planning.max_jobs_per_request"
-            f" ({inputs.planning.max_jobs_per_request})"
-        )
+    problems = limit_problems(len(plan.jobs), len(plan.work_units), plan.total_nodes, inputs.planning, "round")
+    if problems:
+        raise PlanningError("; ".join(problems))
     plan.blocks = plan_blocks(inputs.spec.output_datasets, plan.work_units)
     return plan
 

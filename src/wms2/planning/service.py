@@ -82,12 +82,18 @@ def selection_for(spec: RequestSpec) -> FileSelection:
     )
 
 
-def input_file_rows(spec: RequestSpec, catalog: FullCatalog) -> list[dict[str, Any]]:
-    """``input_files`` rows (as dicts) for the request's input dataset, from the catalog."""
+def input_file_rows(spec: RequestSpec, catalog: FullCatalog, stage: bool = False) -> list[dict[str, Any]]:
+    """``input_files`` rows (as dicts) for the request's input dataset, from the catalog; with ``stage``,
+    blocks with a file only on tape get a staging rule (catalogs that can recall from tape: Rucio)."""
     if spec.input_dataset is None:
         return []
     files = catalog.files(spec.input_dataset, selection_for(spec))
     replicas = catalog.replicas([f.lfn for f in files])
+    request_staging = getattr(catalog, "request_staging", None)  # catalogs with tape recall (Rucio)
+    on_tape_only = sorted({f.block for f in files
+                           if replicas.get(f.lfn) and all(r.is_tape for r in replicas[f.lfn])})
+    if stage and request_staging is not None and on_tape_only:
+        request_staging(on_tape_only, spec.site_whitelist, f"WMS2 {spec.name}: stage input from tape")
     return [{
         "lfn": f.lfn, "events": f.events, "size": f.size,
         "lumis": {str(run): ls for run, ls in f.lumis_by_run().items()},
@@ -114,7 +120,7 @@ def load_input_files(session: Session, spec: RequestSpec, workflow: WorkflowRow,
     rows = session.execute(select(*columns).where(InputFileRow.workflow_id == workflow.id)).all()
     if rows:
         return [_to_input(*r) for r in rows]
-    fresh = input_file_rows(spec, catalog)
+    fresh = input_file_rows(spec, catalog, stage=create)
     if create and fresh:
         for start in range(0, len(fresh), _BULK):
             session.execute(insert(InputFileRow), [{"workflow_id": workflow.id, **r}

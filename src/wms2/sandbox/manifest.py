@@ -19,6 +19,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class DistortionSpec(_Strict):
+    """Deliberate change of one simulator output branch (physics-validation tests): ``v * scale + shift``,
+    then ``drop_fraction`` of the entries replaced by a missing value (NaN, or -1 for integer branches);
+    ``remove`` leaves the branch out of the file altogether."""
+
+    branch: str = Field(min_length=1, max_length=100)
+    shift: float = 0.0
+    scale: float = 1.0
+    drop_fraction: float = Field(0.0, ge=0, le=1)
+    remove: bool = False
+
+
 class SimulatorConfig(_Strict):
     """Per-step configuration of the CMSSW-like simulator payload (local and test mode)."""
 
@@ -34,6 +46,8 @@ class SimulatorConfig(_Strict):
     cpu_efficiency: float = Field(
         1.0, gt=0, le=1, description="CPU / (wall * threads) the step reaches (serial fraction, I/O waits)"
     )
+    physics: bool = Field(True, description="write the physics-like branches (wms2.sandbox.physics)")
+    distortion: DistortionSpec | None = Field(None, description="change one output branch (validation tests)")
 
 
 class CmsRunConfig(_Strict):

@@ -2,7 +2,9 @@
 
 Per event it burns the configured CPU on the configured threads (:mod:`wms2.sandbox.burner`), holds the
 configured resident memory (with an optional transient peak), then writes one real ROOT file per output
-module (a TTree ``Events`` with per-event branches, sized per event as configured) and a genuine FJR.
+module (a tree ``Events``: run/lumi/event, the physics-like branches of :mod:`wms2.sandbox.physics`
+and a filler ``payload``, sized per event as configured) and a genuine FJR.  ``SimulatorConfig.seed``
+makes the values reproducible; ``SimulatorConfig.distortion`` changes one branch (validation tests).
 Faults chosen by the wrapper (:class:`~wms2.sandbox.manifest.FaultSpec`) are applied here.
 """
 
@@ -14,6 +16,7 @@ import resource
 import signal
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -30,14 +33,17 @@ from wms2.sandbox.fjr import FjrError, FjrInputFile, FjrOutputFile, FjrReport
 from wms2.sandbox.fjr_writer import performance_sections, write_fjr
 from wms2.sandbox.manifest import FaultSpec, OutputModule, SimulatorConfig
 from wms2.sandbox.memory import current_rss_mb, peak_rss_mb, peak_vsize_mb
+from wms2.sandbox.physics import PHYSICS_BYTES, distort, generate
 
 #: Work is handed to the threads in slices of about this much CPU (seconds): small enough to keep
 #: per-event bookkeeping (peaks, crashes, memory checks), large enough to hide the IPC cost.
 _BURN_SLICE_S = 0.05
 #: Bytes per event taken by the run / luminosityBlock / event branches.
 _ID_BYTES = 16
-#: Events written per uproot basket batch.
+#: Events written per uproot basket batch (at least; small events are batched up to _WRITE_BATCH_BYTES,
+#: since each batch costs uproot a fixed few milliseconds).
 _WRITE_CHUNK = 500
+_WRITE_BATCH_BYTES = 8 * 1024 * 1024
 _MB = 1024 * 1024
 
 
@@ -217,28 +223,46 @@ class Simulator:
         import uproot  # deferred: only needed once the event loop is over
 
         workdir = Path(self.run.workdir)
-        rng = np.random.default_rng([self.cfg.seed, 7])
+        # Each job its own filler stream (a stream shared by all jobs repeats the same bytes in every file).
+        rng = np.random.default_rng([self.cfg.seed, 7, self._stream()])
+        physics = self._physics()
+        extra = PHYSICS_BYTES if physics else 0
         files = []
         for out in self.run.outputs:
             path = workdir / f"{out.module}.root"
-            nbytes = max(int(self.cfg.size_per_event_kb.get(out.tier, 0.0) * 1024) - _ID_BYTES, 0)
+            nbytes = max(int(self.cfg.size_per_event_kb.get(out.tier, 0.0) * 1024) - _ID_BYTES - extra, 0)
             idx = np.flatnonzero(keep)
             with uproot.recreate(path, compression=None) as rootfile:
-                for start in range(0, max(len(idx), 1), _WRITE_CHUNK):
-                    chunk = idx[start : start + _WRITE_CHUNK]
+                batch = max(_WRITE_CHUNK, _WRITE_BATCH_BYTES // (nbytes + _ID_BYTES + extra))
+                for start in range(0, max(len(idx), 1), batch):
+                    chunk = idx[start : start + batch]
                     data = {
                         "run": self.events.run[chunk],
                         "luminosityBlock": self.events.lumi[chunk],
                         "event": self.events.number[chunk],
                     }
+                    data.update((name, values[chunk]) for name, values in physics.items())
                     if nbytes:
                         data["payload"] = rng.integers(0, 256, size=(len(chunk), nbytes), dtype=np.uint8)
+                    if self.cfg.distortion is not None:
+                        data = distort(data, self.cfg.distortion, self.cfg.seed, self._stream() + start)
                     if start == 0:
                         rootfile["Events"] = data
                     else:
                         rootfile["Events"].extend(data)
             files.append(self._output_record(out, path, idx))
         return files
+
+    def _stream(self) -> int:
+        """This job's random stream: its first event number (and first input file, when it reads some)."""
+        first = int(self.events.number[0]) if len(self.events) else 0
+        lfn = self.run.inputs[0].lfn if self.run.inputs else ""
+        return (zlib.crc32(lfn.encode()) << 32) | (first & 0xFFFFFFFF)
+
+    def _physics(self) -> dict[str, np.ndarray]:
+        if not self.cfg.physics:
+            return {}
+        return generate(self.cfg.seed, self._stream(), len(self.events))
 
     def _output_record(self, out: OutputModule, path: Path, idx: np.ndarray) -> FjrOutputFile:
         runs: dict[str, list[int]] = {}

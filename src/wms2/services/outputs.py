@@ -63,6 +63,7 @@ class RuleRequest:
     kind: str
     comment: str = ""
     copies: int = 1
+    files: tuple[str, ...] = ()  # a "source" rule: the WU's files (``did`` names the WU only)
 
 
 class RuleService(Protocol):

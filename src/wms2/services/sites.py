@@ -212,3 +212,29 @@ def make_site_catalog(settings: Settings) -> SiteCatalog:
     if settings.engine.cric_url:
         return CricSiteCatalog.from_settings(settings)
     return ConfigSiteCatalog.from_settings(settings)
+
+
+# Storage-node name endings that are not where a site's jobs write their outputs (tape, buffers, exports).
+_NOT_OUTPUT_STORAGE = ("_Tape", "_MSS", "_Buffer", "_Export", "_Temp", "_Test")
+
+
+def output_rse(site: SiteInfo) -> str | None:
+    """The disk storage node (Rucio RSE) where ``site``'s jobs write, from CRIC's ``data-processing``
+    links: ``<site>_Disk``, else an RSE named like the site, else the only other disk-like one; None
+    when CRIC lists none or several candidates (then ``[catalog] site_rses`` must say)."""
+    storage = set(site.storage)
+    for preferred in (f"{site.name}_Disk", site.name):
+        if preferred in storage:
+            return preferred
+    disk = sorted(s for s in storage if not s.endswith(_NOT_OUTPUT_STORAGE))
+    return disk[0] if len(disk) == 1 else None
+
+
+def site_rse_map(sites: Sequence[SiteInfo]) -> dict[str, str]:
+    """PSN (the GLIDEIN_CMSSite value of the site's slots) -> output RSE, for every site CRIC resolves."""
+    out: dict[str, str] = {}
+    for site in sites:
+        rse = output_rse(site)
+        if rse is not None:
+            out[site.name] = rse
+    return out

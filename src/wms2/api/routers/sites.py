@@ -6,18 +6,20 @@ an operator's status is never overwritten by a later sync."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from wms2.api.context import ApiContext
 from wms2.api.deps import Ctx, DbSession, Operator, Paging, Viewer
-from wms2.api.models import BanOut, PageOf, Reason, SiteOut, SitePatch
+from wms2.api.models import BanIn, BanOut, PageOf, Reason, SiteOut, SitePatch
 from wms2.core import actions, listings
 from wms2.db.base import utcnow
-from wms2.db.tables import SiteBanRow, SiteRow
+from wms2.db.tables import SiteBanRow, SiteRow, WorkflowRow
 from wms2.domain.enums import SiteStatus
 from wms2.domain.safety import SITE_RE
 from wms2.services.sites import SiteCatalogError, make_site_catalog
@@ -65,6 +67,29 @@ def list_bans(
     site: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict[str, Any]:
     return listings.list_bans(session, page.limit, page.offset, utcnow(), active, site)
+
+
+@router.post("/bans", response_model=BanOut, status_code=201)
+def create_ban(ctx: Ctx, session: DbSession, identity: Operator, body: BanIn) -> dict[str, Any]:
+    """An operator's ban of a site (everywhere, or for one request): landing nodes of later DAGs and rescues
+    exclude it, as for the Error Handler's bans.  Who and why are kept in ``failure_data``."""
+    _ensure_synced(ctx, session)
+    actions.get_site(session, body.site)
+    workflow_id = None
+    if body.request is not None:
+        row = actions.get_request(session, body.request)
+        workflow_id = session.scalar(select(WorkflowRow.id).where(WorkflowRow.request_id == row.id))
+        if workflow_id is None:
+            raise actions.Conflict(f"request {body.request} has no workflow yet: ban the site everywhere instead")
+    now = utcnow()
+    ban = SiteBanRow(site=body.site, workflow_id=workflow_id, reason=body.reason, created_at=now,
+                     expires_at=now + timedelta(days=body.days),
+                     failure_data={"banned_by": identity.name, "source": "operator"})
+    session.add(ban)
+    session.flush()
+    log.info("site %s banned by %s (%s): %s", body.site, identity.name, body.request or "everywhere", body.reason)
+    ctx.wake()
+    return _ban_out(ban, now)
 
 
 @router.post("/bans/{ban_id}/lift", response_model=BanOut)

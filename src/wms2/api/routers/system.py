@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -19,6 +20,7 @@ from wms2.api.metrics import _by_status
 from wms2.api.models import Health, LifecycleStatus, ServiceStatus
 from wms2.core.actions import effective_max_active_dags
 from wms2.core.admission import slots_in_use
+from wms2.core.ownership import LeaseInfo, read_lease
 from wms2.db.tables import AlertRow, DagRow, LifecycleCycleRow, RequestRow, WorkflowRow
 from wms2.domain.enums import DAGStatus, RequestStatus, WorkflowStatus
 
@@ -85,13 +87,40 @@ def lifecycle_status(ctx: Ctx, session: DbSession, _: Viewer) -> dict[str, Any]:
         func.avg(LifecycleCycleRow.duration_s), func.max(LifecycleCycleRow.duration_s))).one()
     return {
         "cycle_seconds": ctx.settings.lifecycle.cycle_seconds,
-        "running_in_process": ctx.lifecycle is not None,
+        "running_in_process": ctx.lifecycle is not None and (
+            ctx.lifecycle.ownership is None or ctx.lifecycle.ownership.view().get("role") == "owner"),
         "last_cycle": _cycle(recent[0]) if recent else None,
         "cycles_recorded": count,
         "errors_recorded": int(errors),
         "mean_duration_s": float(mean) if mean is not None else None,
         "max_duration_s": float(peak) if peak is not None else None,
         "recent": [_cycle(r) for r in recent],
+    }
+
+
+class LifecycleOwnership(BaseModel):
+    """Who runs the Lifecycle Manager (the lease), and this process's part in it."""
+
+    owner: LeaseInfo | None
+    single_process: bool
+    lease_seconds: float
+    renew_seconds: float
+    this_process: dict[str, Any] | None
+    database_outage: dict[str, Any] | None
+
+
+@router.get("/lifecycle", response_model=LifecycleOwnership)
+def lifecycle_owner(ctx: Ctx, _: Viewer) -> dict[str, Any]:
+    """The lifecycle owner (host, pid, since, lease expiry, fencing token) and this process's role."""
+    own = ctx.settings.ownership
+    manager = ctx.lifecycle
+    return {
+        "owner": read_lease(ctx.db),
+        "single_process": ctx.db.engine.dialect.name == "sqlite",
+        "lease_seconds": own.lease_seconds,
+        "renew_seconds": own.renew_seconds,
+        "this_process": manager.ownership.view() if manager is not None and manager.ownership else None,
+        "database_outage": manager.outage.view() if manager is not None else None,
     }
 
 

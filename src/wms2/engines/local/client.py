@@ -33,9 +33,9 @@ from wms2.engines.local.daemon import PID_FILE, PORT_FILE
 
 SCHEDD_NAME = "local"
 HTTP_TIMEOUT_S = 30.0
+LONG_POLL_S = 10.0  # one /wait request blocks at most this long (below HTTP_TIMEOUT_S)
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 15.0
-POLL_S = 0.05
 _STATES = {"running": DagJobState.running, "held": DagJobState.held, "done": DagJobState.gone}
 
 
@@ -99,7 +99,7 @@ class LocalEngine(Engine):
         code, body = self.client.request("POST", "/submit", {
             "dag_file": str(Path(dag_file).absolute()), "force": options.force, "rescue": options.rescue,
             "priority": options.priority, "batch_name": options.batch_name, "max_idle": options.max_idle,
-            "max_jobs": options.max_jobs,
+            "max_jobs": options.max_jobs, "load_save": options.load_save,
         })
         return SubmitResult(cluster_id=int(_check(code, body)["cluster"]), schedd=SCHEDD_NAME)
 
@@ -135,23 +135,35 @@ class LocalEngine(Engine):
         return self.client.ping() is not None
 
     def exit_info(self, cluster_id: int, schedd: str) -> DagExitInfo:
-        info = self._info(cluster_id)
-        if info.get("state") != "done":
-            return DagExitInfo(cluster_id, SCHEDD_NAME, None, False, "still in the queue")
-        exit_code = info.get("exit_code")
-        return DagExitInfo(cluster_id, SCHEDD_NAME, exit_code, removed=info.get("dag_status") == 4,
-                           reason=str(info.get("reason") or ""))
+        return _exit_info(cluster_id, self._info(cluster_id))
 
     def wait(self, cluster_id: int, timeout: float | None = None, poll: float = 0.2) -> DagExitInfo:
-        """Block until the DAG leaves the queue (used by ``wms2 dag run --wait`` and tests)."""
+        """Block until the DAG leaves the queue (used by ``wms2 dag run --wait`` and tests).
+
+        The daemon's ``/wait`` answers as soon as the DAG job is done (a long poll, no latency); ``poll``
+        is the re-check period against a daemon without it.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            info = self.exit_info(cluster_id, SCHEDD_NAME)
+            left = LONG_POLL_S if deadline is None else min(LONG_POLL_S, deadline - time.monotonic())
+            code, body = self.client.request("GET", f"/wait?cluster={int(cluster_id)}&timeout={max(left, 0.0):.3f}")
+            old_daemon = code == 404 and str(body.get("error", "")).startswith("no such endpoint")
+            body = self._info(cluster_id) if old_daemon else _check(code, body, cluster_id)
+            info = _exit_info(cluster_id, body)
             if info.exit_code is not None:
                 return info
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"DAG {cluster_id} still running after {timeout} s")
-            time.sleep(poll)
+            if old_daemon or body.get("state") == "done":  # the long poll did not wait
+                time.sleep(poll)
+
+
+def _exit_info(cluster_id: int, info: dict[str, Any]) -> DagExitInfo:
+    if info.get("state") != "done":
+        return DagExitInfo(cluster_id, SCHEDD_NAME, None, False, "still in the queue")
+    exit_code = info.get("exit_code")
+    return DagExitInfo(cluster_id, SCHEDD_NAME, exit_code, removed=info.get("dag_status") == 4,
+                       reason=str(info.get("reason") or ""))
 
 
 def daemon_command(settings: Settings) -> list[str]:
@@ -159,7 +171,10 @@ def daemon_command(settings: Settings) -> list[str]:
     sites = [{"name": s.name, "cores": s.cores, "memory_mb": s.memory_mb, "slots": s.slots} for s in eng.local_sites]
     return [sys.executable, "-m", "wms2.engines.local.daemon", "--spool", str(settings.pool_dir),
             "--sites", json.dumps(sites), "--oversubscribe", str(eng.oversubscribe),
-            "--host", eng.pool_host, "--port", str(eng.pool_port), "--cycle", str(eng.submit_interval_s)]
+            "--host", eng.pool_host, "--port", str(eng.pool_port), "--cycle", str(eng.submit_interval_s),
+            "--idle-wait", str(eng.loop_idle_wait_s), "--periodic", str(eng.periodic_interval_s),
+            "--status-scan", str(eng.status_scan_s), "--server-poll", str(eng.server_poll_s),
+            "--spool-check", str(eng.spool_check_s)]
 
 
 def ensure_pool_running(settings: Settings) -> dict[str, Any]:
@@ -182,7 +197,7 @@ def ensure_pool_running(settings: Settings) -> dict[str, Any]:
             answer = client.ping()
             if answer is not None:
                 return answer
-            time.sleep(POLL_S)
+            time.sleep(settings.engine.client_poll_s)
     raise ScheddUnreachable(f"local pool did not answer within {START_TIMEOUT_S} s; see "
                             f"{settings.pool_dir / 'daemon.log'}")
 
@@ -239,7 +254,7 @@ def stop_pool(settings: Settings) -> bool:
         client.request("POST", "/shutdown", {})
     deadline = time.monotonic() + STOP_TIMEOUT_S
     while pid is not None and process_alive(pid) and time.monotonic() < deadline:
-        time.sleep(POLL_S)
+        time.sleep(settings.engine.client_poll_s)
     if pid is not None and process_alive(pid):
         os.kill(pid, signal.SIGTERM)
     return True

@@ -15,6 +15,7 @@ import os
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
@@ -25,14 +26,17 @@ from wms2.dagman.parser import DagParseError
 from wms2.dagman.submit import SubmitError
 from wms2.engines.local.pool import Slot
 from wms2.engines.local.recovery import recover_all
-from wms2.engines.local.scheduler import Scheduler, SubmitRefused
+from wms2.engines.local.reports import STATUS_SCAN_S
+from wms2.engines.local.scheduler import IDLE_WAIT_S, PERIODIC_INTERVAL_S, Scheduler, SubmitRefused
 
 log = logging.getLogger(__name__)
 PORT_FILE = "pool.port"
 PID_FILE = "pool.pid"
 LOCK_FILE = "daemon.lock"
 SPOOL_CHECK_S = 5.0  # how often the daemon checks that its spool still exists and is its own
+SERVER_POLL_S = 0.5  # how soon serve_forever notices a shutdown request (socketserver default)
 PROTOCOL_VERSION = 1
+MAX_LONG_POLL_S = 20.0  # a /wait answers after this at the latest (clients time out at 30 s)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -59,6 +63,11 @@ class _Handler(BaseHTTPRequestHandler):
                               "sites": [s.site for s in sched.pool.slots]})
         elif url.path == "/query":
             info = sched.info(int(params.get("cluster", "-1")))
+            self._reply(200, info) if info else self._reply(404, {"error": "unknown cluster", "kind": "unknown"})
+        elif url.path == "/wait":  # long poll: answers like /query once the DAG job is done, or at the timeout
+            cluster = int(params.get("cluster", "-1"))
+            sched.wait_finished(cluster, min(float(params.get("timeout", "0")), MAX_LONG_POLL_S))
+            info = sched.info(cluster)
             self._reply(200, info) if info else self._reply(404, {"error": "unknown cluster", "kind": "unknown"})
         elif url.path == "/nodes":
             snapshot = sched.snapshot(int(params.get("cluster", "-1")))
@@ -104,7 +113,7 @@ class _Handler(BaseHTTPRequestHandler):
             cluster = self.server.scheduler.submit(
                 Path(body["dag_file"]), force=bool(body.get("force")), rescue=body.get("rescue"),
                 priority=int(body.get("priority") or 0), batch_name=body.get("batch_name"),
-                max_idle=body.get("max_idle"), max_jobs=body.get("max_jobs"),
+                max_idle=body.get("max_idle"), max_jobs=body.get("max_jobs"), load_save=body.get("load_save"),
             )
         except (DagParseError, SubmitRefused, SubmitError, ConfigError, OSError) as exc:
             self._reply(400, {"error": str(exc), "kind": "bad_dag"})
@@ -135,11 +144,24 @@ def _lock_spool(spool: Path) -> IO[str]:
     return handle
 
 
-def serve(spool: Path, slots: list[Slot], host: str = "127.0.0.1", port: int = 0, cycle_s: float = 0.0) -> None:
+@dataclass(frozen=True)
+class DaemonTimers:
+    """The daemon's idle waits (``settings.engine``); events (exits, commands) never wait for them."""
+
+    idle_wait_s: float = IDLE_WAIT_S
+    periodic_s: float = PERIODIC_INTERVAL_S
+    status_scan_s: float = STATUS_SCAN_S
+    server_poll_s: float = SERVER_POLL_S
+    spool_check_s: float = SPOOL_CHECK_S
+
+
+def serve(spool: Path, slots: list[Slot], host: str = "127.0.0.1", port: int = 0, cycle_s: float = 0.0,
+          timers: DaemonTimers | None = None) -> None:
+    timers = timers or DaemonTimers()
     spool.mkdir(parents=True, exist_ok=True)
     lock = _lock_spool(spool)
     (spool / PID_FILE).write_text(f"{os.getpid()}\n")
-    scheduler = Scheduler(spool, slots, cycle_s)
+    scheduler = Scheduler(spool, slots, cycle_s, timers.idle_wait_s, timers.periodic_s, timers.status_scan_s)
     recovered = recover_all(scheduler)
     if recovered:
         log.info("recovered DAGs %s", recovered)
@@ -153,9 +175,10 @@ def serve(spool: Path, slots: list[Slot], host: str = "127.0.0.1", port: int = 0
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, _term)
-    threading.Thread(target=_watch_spool, args=(spool, server), name="wms2-spool-watch", daemon=True).start()
+    threading.Thread(target=_watch_spool, args=(spool, server, timers.spool_check_s), name="wms2-spool-watch",
+                     daemon=True).start()
     try:
-        server.serve_forever(poll_interval=0.5)
+        server.serve_forever(poll_interval=timers.server_poll_s)
     finally:
         scheduler.stop()
         (spool / PORT_FILE).unlink(missing_ok=True)
@@ -163,11 +186,11 @@ def serve(spool: Path, slots: list[Slot], host: str = "127.0.0.1", port: int = 0
         lock.close()
 
 
-def _watch_spool(spool: Path, server: _Server) -> None:
+def _watch_spool(spool: Path, server: _Server, period_s: float) -> None:
     """Stop when our spool was deleted or taken over (its pid file no longer names us), instead of
     lingering as an orphan nobody can reach."""
     while True:
-        time.sleep(SPOOL_CHECK_S)
+        time.sleep(period_s)
         try:
             owner = int((spool / PID_FILE).read_text().strip())
         except (OSError, ValueError):
@@ -186,11 +209,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--cycle", type=float, default=0.0)
+    defaults = DaemonTimers()
+    for flag, field in (("--idle-wait", "idle_wait_s"), ("--periodic", "periodic_s"),
+                        ("--status-scan", "status_scan_s"), ("--server-poll", "server_poll_s"),
+                        ("--spool-check", "spool_check_s")):
+        parser.add_argument(flag, dest=field, type=float, default=getattr(defaults, field), help="seconds")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     slots = slots_from_sites(json.loads(args.sites), args.oversubscribe)
     try:
-        serve(args.spool, slots, args.host, args.port, args.cycle)
+        timers = DaemonTimers(args.idle_wait_s, args.periodic_s, args.status_scan_s, args.server_poll_s,
+                              args.spool_check_s)
+        serve(args.spool, slots, args.host, args.port, args.cycle, timers)
     except AlreadyRunning as exc:
         log.error("%s", exc)
         raise SystemExit(1) from exc

@@ -17,7 +17,10 @@ from wms2.dagman.dagman_out import DagmanOut
 from wms2.dagman.eventlog import NOOP_CLUSTER, NOOP_PROC, Event, EventLogWriter, EventType, log_size
 from wms2.dagman.jobstate import JobstateLog
 from wms2.dagman.model import DagSpec, DagStatusCode, ExitCode, NodeStatus
-from wms2.dagman.submit import SubmitError, parse_submit
+from wms2.dagman.parser import find_cycle
+from wms2.dagman.submit import SubmitError, parse_inline_submit, parse_submit
+from wms2.engines.local.control import ACTIVE, RunControl
+from wms2.engines.local.extras import PROVISIONER_NOTE, RunExtras
 from wms2.engines.local.jobs import JobExit, PoolJob, build_jobs
 from wms2.engines.local.node import (
     RETURN_REMOVED,
@@ -31,15 +34,14 @@ from wms2.engines.local.reaper import Reaper
 from wms2.engines.local.reports import RunReports
 from wms2.engines.local.scripts import ScriptStage
 
-ACTIVE = (NodeStatus.PRERUN, NodeStatus.SUBMITTED, NodeStatus.POSTRUN)
-REMOVED_REASON = "DAG Removed: User removed scheduler job from queue."
-ABORT_REASON = "DAG Abort: DAG is exiting and writing rescue file."
+MAX_REPORTED_FAILURES = 100  # failed nodes listed in dagman.out at the end (the rest are in the status file)
 LIST_FAILED_REASON = "DAG Abort: job list failed (DAGMAN_REMOVE_JOB_LIST_ON_FAILURE)."
 
 
 class Host(Protocol):
     pool: Pool
     reaper: Reaper
+    status_scan_s: float  # status files are rewritten at most this often
 
     def new_cluster(self) -> int: ...
 
@@ -50,7 +52,7 @@ class Host(Protocol):
     def add_timer(self, when: float, callback: Callable[[], None]) -> None: ...
 
 
-class DagRun(ScriptStage):
+class DagRun(ScriptStage, RunExtras, RunControl):
     def __init__(self, spec: DagSpec, cluster: int, host: Host, config: DagConfig,
                  parent_cluster: int | None = None, batch_name: str | None = None) -> None:
         self.spec, self.cluster, self.host, self.config = spec, cluster, host, config
@@ -91,6 +93,11 @@ class DagRun(ScriptStage):
         self.on_finished: list[Callable[[DagRun], None]] = []
         self.unmatched: dict[str, str] = {}
         self.record_force = False
+        self.removed_count = 0  # nodes DAGMan itself removed (not failures: $FAILED_COUNT skips them)
+        self.services: dict[str, NodeRun] = {}
+        self.provisioning = False
+        self.dot_count = 0
+        self.dot_dirty = False
 
     # -- setup -----------------------------------------------------------------------------------
     def start(self, recovering: bool = False) -> None:
@@ -98,6 +105,13 @@ class DagRun(ScriptStage):
             self.log_offset = log_size(self.nodes_log_path)
         self.out.banner()
         self.out.log(f"Dag contains {len(self.spec.nodes)} total nodes")
+        for note in self.spec.notes:
+            self.out.log(f"Note: {note}")
+        if self.spec.provisioner is not None:
+            self.out.log(f"Note: {PROVISIONER_NOTE}")
+        if self.spec.env or self.spec.job_attrs:
+            self.out.log("Note: ENV and SET_JOB_ATTR shape the DAGMan job at submit time; the local engine "
+                         "records them and they change nothing here")
         if self.spec.rescue_file:
             self.out.log(f"Parsing rescue DAG {self.spec.rescue_file}")
         self.lock_path.write_text(f"{self.cluster}\n")
@@ -109,14 +123,31 @@ class DagRun(ScriptStage):
             self.counts[NodeStatus.NOT_READY] += 1
             if spec.done:
                 self._set(node, NodeStatus.DONE, "User defined as DONE")
+        self.count_waiting()
+
+    def count_waiting(self) -> None:
+        """Unfinished parents of every node (a WEAK parent only has to have finished)."""
         for node in self.nodes.values():
-            node.waiting = sum(1 for p in node.spec.parents if self.nodes[p].status != NodeStatus.DONE)
+            node.waiting = sum(1 for p in node.spec.parents if not self._parent_finished(node, self.nodes[p]))
+
+    @staticmethod
+    def _parent_finished(child: NodeRun, parent: NodeRun) -> bool:
+        if parent.status == NodeStatus.DONE:
+            return True
+        return parent.status == NodeStatus.ERROR and parent.name in child.spec.weak_parents
 
     def begin(self) -> None:
         """Queue the initially ready nodes (after ``start`` and any recovery replay)."""
+        self.start_services()
+        provisioner = self.nodes.get(self.spec.provisioner) if self.spec.provisioner else None
+        # (after a pool restart a provisioner found submitted already counts as provisioned)
+        self.provisioning = provisioner is not None and provisioner.status == NodeStatus.NOT_READY
         for node in self.nodes.values():
             if node.status == NodeStatus.NOT_READY and node.waiting == 0 and not node.spec.is_final:
+                if self.provisioning and node is not provisioner:
+                    continue
                 self._make_ready(node)
+        self.write_dot()
         self.reports.mark_dirty()
         self._check_progress()
 
@@ -128,10 +159,15 @@ class DagRun(ScriptStage):
         if details is not None:
             node.details = details
         self.reports.mark_dirty()
+        self.dot_dirty = True
+
+    def failed_nodes(self) -> int:
+        """Nodes that failed; the ones DAGMan removed itself (abort, removal) are not failures."""
+        return self.counts[NodeStatus.ERROR] - self.removed_count
 
     def dag_counts(self) -> DagCounts:
         return DagCounts(total=len(self.nodes), done=self.counts[NodeStatus.DONE],
-                         queued=self.counts[NodeStatus.SUBMITTED], failed=self.counts[NodeStatus.ERROR],
+                         queued=self.counts[NodeStatus.SUBMITTED], failed=self.failed_nodes(),
                          futile=self.counts[NodeStatus.FUTILE])
 
     def effective_priority(self, node: NodeRun) -> int:
@@ -140,6 +176,7 @@ class DagRun(ScriptStage):
     def _make_ready(self, node: NodeRun, front: bool = False) -> None:
         if self.stopping and not node.spec.is_final:
             return
+        self.write_save_point(node)
         if node.spec.pre is not None:
             self._set(node, NodeStatus.PRERUN, "")
             self._queue_script(node, "PRE")
@@ -168,6 +205,7 @@ class DagRun(ScriptStage):
         if not self.held and not self.stopping:
             self._submit_ready()
         self.reports.maybe_write_status()
+        self.maybe_update_dot()
 
     def _submit_ready(self) -> None:
         submitted = 0
@@ -217,6 +255,7 @@ class DagRun(ScriptStage):
             self._job_list_done(node)
             return
         node.cluster, node.procs_left, node.procs_idle = cluster, len(jobs), len(jobs)
+        node.proc_total = len(jobs)
         node.exit_codes, node.jobs = [], list(jobs)
         self._set(node, NodeStatus.SUBMITTED, "idle")
         self.out.log(f"Submitting HTCondor Node {node.name} job(s)...")
@@ -238,7 +277,7 @@ class DagRun(ScriptStage):
 
     def _build_jobs(self, node: NodeRun, cluster: int) -> list[PoolJob]:
         prepend = {"JOB": node.name, "RETRY": str(node.retry), "DAG_STATUS": str(int(self.dag_status)),
-                   "FAILED_COUNT": str(self.counts[NodeStatus.ERROR]), "DAGManJobId": str(self.cluster)}
+                   "FAILED_COUNT": str(self.failed_nodes()), "DAGManJobId": str(self.cluster)}
         if node.spec.parents:
             prepend["DAG_PARENT_NAMES"] = ",".join(node.spec.parents)[:2000]
         prio = self.effective_priority(node)
@@ -249,7 +288,10 @@ class DagRun(ScriptStage):
             append = {**node.spec.vars, **append}
         else:
             prepend.update(node.spec.vars)
-        desc = parse_submit(node.directory / node.spec.submit, prepend, append)
+        if node.spec.inline_submit is not None:
+            desc = parse_inline_submit(node.spec.inline_submit, node.directory / node.spec.submit, prepend, append)
+        else:
+            desc = parse_submit(node.directory / node.spec.submit, prepend, append)
         attrs = {"DAGManJobId": str(self.cluster), "DAGNodeName": f'"{node.name}"',
                  "DAGManNodesLog": f'"{self.nodes_log_path}"', "JobBatchName": f'"{self.batch_name}"'}
         if node.spec.parents:
@@ -299,6 +341,8 @@ class DagRun(ScriptStage):
         self.unmatched.pop(node.name, None)
         if node.procs_idle == 0:
             node.details = "not_idle"
+        if node.spec.kind == "PROVISIONER":
+            self.provisioned()
         self.log.write(Event(EventType.EXECUTE, job.cluster, job.proc, time.time(),
                              host=f"<127.0.0.1:0?alias={job.site}>"))
         if self.jobstate:
@@ -330,16 +374,29 @@ class DagRun(ScriptStage):
                       else f"Job proc ({cluster}.{proc}.0) failed with status {result.return_value}")
         if self.jobstate:
             self.jobstate.node(node.name, "JOB_TERMINATED", f"{cluster}.{proc}", node.retry + 1)
+        self.out.log(f"Node {node.name} job proc ({cluster}.{proc}.0) completed successfully." if code == 0
+                     else f"Node {node.name} {detail[0].lower()}{detail[1:]}.")
         node.procs_left -= 1
         if code == 0:
             self.jobs_succeeded += 1
         elif not node.job_failed and not result.by_dagman:
-            node.job_failed, node.job_details, node.job_return = True, detail, code or 1
-            self._remove_rest(node, LIST_FAILED_REASON)
+            node.proc_failures += 1
+            if node.proc_failures > self._tolerance(node):
+                node.job_failed, node.job_details, node.job_return = True, detail, code or 1
+                fail_fast = node.spec.fail_fast
+                if fail_fast if fail_fast is not None else self.config.remove_job_list_on_failure:
+                    self._remove_rest(node, LIST_FAILED_REASON)
         if node.procs_left <= 0:
             self._job_list_done(node)
         elif self.stopping:
             self._check_progress()
+
+    def _tolerance(self, node: NodeRun) -> int:
+        """Failed procs a job list tolerates (TOLERANCE, else DAGMAN_NODE_JOB_FAILURE_TOLERANCE)."""
+        spec = node.spec
+        if spec.tolerance is None:
+            return self.config.job_failure_tolerance
+        return spec.tolerance * node.proc_total // 100 if spec.tolerance_pct else spec.tolerance
 
     def _remove_rest(self, node: NodeRun, reason: str) -> None:
         for job in node.jobs:
@@ -378,6 +435,8 @@ class DagRun(ScriptStage):
             return
         if rc == 0:
             self._set(node, NodeStatus.DONE, "")
+            if spec.kind == "PROVISIONER":
+                self.provisioned()
             if spec.is_final:
                 self._check_progress()
                 return
@@ -402,11 +461,22 @@ class DagRun(ScriptStage):
         self._set(node, NodeStatus.ERROR, details)
         self.failed_count += 1
         self.out.log(f"Node {node.name} failed: {details}")
+        if spec.kind == "PROVISIONER" and self.provisioning:
+            self.out.log(f"ERROR: provisioner node {node.name} ended before provisioning completed")
+            self.abort(int(ExitCode.ERROR))
+            return
         self._mark_futile(node)
+        for child_name in spec.children:  # WEAK children only needed the parent to finish
+            child = self.nodes[child_name]
+            if node.name in child.spec.weak_parents and child.status == NodeStatus.NOT_READY:
+                child.waiting -= 1
+                if child.waiting == 0 and not self.provisioning:
+                    self._make_ready(child)
         self._check_progress()
 
     def _mark_futile(self, node: NodeRun) -> None:
-        stack = list(node.spec.children)
+        """Descendants through strong edges never run; anything below a node that never ran neither."""
+        stack = [c for c in node.spec.children if node.name not in self.nodes[c].spec.weak_parents]
         while stack:
             child = self.nodes[stack.pop()]
             if child.status in (NodeStatus.NOT_READY, NodeStatus.READY):
@@ -436,7 +506,10 @@ class DagRun(ScriptStage):
         if failed:
             self.dag_status = DagStatusCode.NODE_FAILED
         elif unfinished:
-            self.dag_status = DagStatusCode.ERROR
+            cycle = find_cycle(self.spec)
+            self.dag_status = DagStatusCode.CYCLE if cycle else DagStatusCode.ERROR
+            if cycle:
+                self.out.log("ERROR: a cycle in the DAG keeps these nodes from running: " + ", ".join(cycle[:20]))
         if self.dag_status != DagStatusCode.OK:
             self.reports.write_rescue()
         self._start_final_or_finish()
@@ -470,68 +543,6 @@ class DagRun(ScriptStage):
             code = self._exit_code_for_status()
             self._finish(code if code != 0 else int(ExitCode.ERROR))
 
-    # -- abort / remove / hold -------------------------------------------------------------------
-    def abort(self, ret: int) -> None:
-        if self.stopping:
-            return
-        self.exit_code = ret
-        self.dag_status = DagStatusCode.ABORT if ret != 0 else DagStatusCode.OK
-        if ret != 0:
-            self.reports.write_rescue()
-        self.stopping = "abort"
-        self._stop_everything(ABORT_REASON)
-        self._check_progress()
-
-    def remove(self, reason: str = REMOVED_REASON) -> None:
-        if self.phase == "done":
-            return
-        self.end_reason = reason
-        if self.stopping != "remove":
-            self.dag_status = DagStatusCode.RM
-            self.reports.write_rescue()
-            self.stopping = "remove"
-        self._stop_everything(REMOVED_REASON)
-        self.held = False
-        self._check_progress()
-
-    def _stop_everything(self, reason: str) -> None:
-        for node in self.nodes.values():
-            if node.spec.is_final:
-                continue
-            if node.status in ACTIVE:
-                node.was = node.status
-                for job in list(node.jobs):
-                    if isinstance(job, PoolJob):
-                        self.host.pool.remove(job, reason, by_dagman=True)
-                    elif isinstance(job, DagRun):
-                        job.remove()
-                self._kill_script(node)
-                node.pending_script = None
-                self._set(node, NodeStatus.ERROR, f"Was STATUS_{node.was.name}")
-            elif node.status == NodeStatus.READY:
-                self._set(node, NodeStatus.NOT_READY, "")
-        for heap in self._ready.values():
-            heap.clear()
-
-    def hold(self, reason: str) -> None:
-        if self.phase == "done" or self.held:
-            return
-        self.held = True
-        self.out.log(f"DAG held: {reason}")
-        for node in self.nodes.values():
-            if node.name in self._script_procs:
-                kind = "PRE" if node.status == NodeStatus.PRERUN else "POST"
-                self._kill_script(node)
-                self._queue_script(node, kind, front=True)
-        self.reports.write_status(force=True)
-
-    def release(self) -> None:
-        if not self.held:
-            return
-        self.held = False
-        self.out.log("DAG released")
-        self.reports.mark_dirty()
-
     # -- end -------------------------------------------------------------------------------------
     def _finish(self, exit_code: int) -> None:
         if self.phase == "done":
@@ -544,10 +555,12 @@ class DagRun(ScriptStage):
         if not self.end_reason:
             self.end_reason = {0: "DAG completed successfully", 2: "DAG removed"}.get(
                 exit_code, f"DAG failed (DAG_Status {int(self.dag_status)})")
+        self.stop_services()
+        self.write_dot()
         self.reports.finish()
-        failed = [n.name for n in self.nodes.values() if n.status == NodeStatus.ERROR]
+        failed = [(n.name, n.details) for n in self.nodes.values() if n.status == NodeStatus.ERROR]
         if failed:
-            self.out.log("ERROR: the following Node(s) failed:\n" + "\n".join(failed[:100]))
+            self.out.failed_report(failed[:MAX_REPORTED_FAILURES])
         if self.jobstate:
             self.jobstate.internal(f"DAGMAN_FINISHED {exit_code}")
             self.jobstate.close()

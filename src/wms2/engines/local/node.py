@@ -37,6 +37,9 @@ class NodeRun:
     script_pid: int | None = None
     jobs: list[object] = field(default_factory=list)  # PoolJob or nested DagRun while submitted
     ran: bool = False
+    save_written: bool = False  # SAVE_POINT_FILE already written (only on the first start)
+    proc_failures: int = 0  # failed procs of the current job list (TOLERANCE)
+    proc_total: int = 0
 
     @property
     def name(self) -> str:
@@ -53,6 +56,7 @@ class NodeRun:
         self.job_failed = False
         self.job_details = ""
         self.jobs = []
+        self.proc_failures = 0
 
 
 @dataclass
@@ -115,6 +119,8 @@ class DagConfig:
     submit_depth_first: bool = False
     priority: int = 0
     auto_rescue: bool = True
+    job_failure_tolerance: int = 0  # DAGMAN_NODE_JOB_FAILURE_TOLERANCE
+    remove_job_list_on_failure: bool = True  # DAGMAN_REMOVE_JOB_LIST_ON_FAILURE
 
     @classmethod
     def from_knobs(cls, knobs: dict[str, str]) -> DagConfig:
@@ -131,4 +137,6 @@ class DagConfig:
             submit_depth_first=knob_bool(knobs, "DAGMAN_SUBMIT_DEPTH_FIRST", False),
             priority=knob_int(knobs, "DAGMAN_DEFAULT_PRIORITY", 0),
             auto_rescue=knob_bool(knobs, "DAGMAN_AUTO_RESCUE", True),
+            job_failure_tolerance=knob_int(knobs, "DAGMAN_NODE_JOB_FAILURE_TOLERANCE", 0),
+            remove_job_list_on_failure=knob_bool(knobs, "DAGMAN_REMOVE_JOB_LIST_ON_FAILURE", True),
         )

@@ -42,6 +42,9 @@ class DagRecord:
         return asdict(self)
 
 
+RECORDS_DIR = "dags"  # one <cluster>.json per DAG job, replaced atomically on every change
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=1))
@@ -50,7 +53,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 class RecordStore:
     def __init__(self, spool: Path) -> None:
-        self.dir = spool / "dags"
+        self.dir = spool / RECORDS_DIR
         self.dir.mkdir(parents=True, exist_ok=True)
         self._counter_file = spool / "next_cluster"
         self._records: dict[int, DagRecord] = {}

@@ -117,7 +117,7 @@ def recover_run(sched: Scheduler, record: DagRecord) -> DagRun:
     for node in run.nodes.values():
         if node.status == NodeStatus.ERROR:
             run._mark_futile(node)
-        node.waiting = sum(1 for p in node.spec.parents if run.nodes[p].status != NodeStatus.DONE)
+    run.count_waiting()
     for node, cluster, h in pending:
         _reattach(sched, run, node, cluster, h.procs.get(cluster, {}))
     if run.jobstate:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 STOP_NOTES = {"remove": "removed", "abort": "aborted"}
 # How often a status file may be rewritten at most, whatever its period: the analogue of DAGMan's
 # log-scan cycle (DAGMAN_USER_LOG_SCAN_INTERVAL, 5 s), which bounds its writes the same way.
+# The default of ``settings.engine.status_scan_s``.
 STATUS_SCAN_S = 0.25
 
 
@@ -38,7 +39,7 @@ class RunReports:
         spec = self.run.spec
         if not (self.dirty or spec.status_always_update):
             return
-        if time.time() - self.last_write < max(spec.status_interval, STATUS_SCAN_S):
+        if time.time() - self.last_write < max(spec.status_interval, self.run.host.status_scan_s):
             return
         self.write_status()
 
@@ -58,16 +59,19 @@ class RunReports:
             procs_idle += node.procs_idle if status == NodeStatus.SUBMITTED else 0
             entries.append(NodeStatusEntry(node.name, int(status), details, node.retry, queued, 0))
         done = run.phase == "done"
-        if done:
-            code = NodeStatus.DONE if run.exit_code == 0 else NodeStatus.ERROR
-            note = "success" if run.exit_code == 0 else STOP_NOTES.get(run.stopping or "", "failed")
+        if done:  # DAGMan's rule: "success" only when every node (FINAL included) is done
+            all_done = counts[NodeStatus.DONE] == len(entries)
+            code = NodeStatus.DONE if all_done else NodeStatus.ERROR
+            note = "success" if all_done else STOP_NOTES.get(run.stopping or "", "failed")
+            if not all_done and run.dag_status == DagStatusCode.CYCLE:
+                note = "cycle"
         else:
             code = NodeStatus.SUBMITTED
             note = "held" if run.held else STOP_NOTES.get(run.stopping or "", "")
         accounted = sum(counts[s] for s in NodeStatus if s != NodeStatus.NOT_READY)
         interval = int(run.spec.status_interval)
         return DagStatusFile(
-            dag_files=[run.spec.path.name], timestamp=now, dag_status=int(code), dag_status_note=note,
+            dag_files=[str(run.spec.path)], timestamp=now, dag_status=int(code), dag_status_note=note,
             nodes=entries, nodes_total=len(entries), nodes_done=counts[NodeStatus.DONE],
             nodes_pre=counts[NodeStatus.PRERUN], nodes_queued=counts[NodeStatus.SUBMITTED],
             nodes_post=counts[NodeStatus.POSTRUN], nodes_ready=counts[NodeStatus.READY],
@@ -86,12 +90,12 @@ class RunReports:
         self.run.out.table(len(self.run.nodes), (
             counts[NodeStatus.DONE], counts[NodeStatus.PRERUN], counts[NodeStatus.SUBMITTED],
             counts[NodeStatus.POSTRUN], counts[NodeStatus.READY], counts[NodeStatus.NOT_READY],
-            counts[NodeStatus.ERROR], counts[NodeStatus.FUTILE]))
+            counts[NodeStatus.ERROR], counts[NodeStatus.FUTILE]), self.run.dag_status)
 
     def write_rescue(self) -> None:
         run = self.run
         rescue = RescueDag(
-            dag_file=run.spec.path.name, total_nodes=len(run.nodes),
+            dag_file=str(run.spec.path), total_nodes=len(run.nodes),
             done=[n.name for n in run.nodes.values() if n.status == NodeStatus.DONE and not n.spec.is_final],
             failed=[n.name for n in run.nodes.values() if n.status == NodeStatus.ERROR],
         )
@@ -123,5 +127,8 @@ class RunReports:
             total_nodes_run=sum(1 for n in run.nodes.values() if n.ran),
             jobs_submitted=run.jobs_submitted, jobs_succeeded=run.jobs_succeeded,
             dag_status=int(run.dag_status if run.dag_status is not None else DagStatusCode.OK),
+            provisioner_nodes=int(run.spec.provisioner is not None), service_nodes=len(run.services),
+            service_nodes_failed=sum(1 for n in run.services.values() if n.status == NodeStatus.ERROR),
+            service_nodes_succeeded=sum(1 for n in run.services.values() if n.status == NodeStatus.DONE),
         )
         write_metrics(Path(str(run.spec.path) + ".metrics"), metrics)

@@ -21,12 +21,13 @@ from typing import Any
 from wms2.dagman.config_file import read_config
 from wms2.dagman.model import NodeStatus
 from wms2.dagman.parser import apply_rescue, parse_dag
-from wms2.dagman.rescue import newest_rescue, rename_rescues_above, rescue_path
+from wms2.dagman.rescue import newest_rescue, rename_rescues_above, rescue_path, save_file_path
 from wms2.engines.local.executor import DagRun
 from wms2.engines.local.node import DagConfig, NodeRun
 from wms2.engines.local.pool import Pool, Slot
 from wms2.engines.local.reaper import Reaper
 from wms2.engines.local.records import DagRecord, RecordStore
+from wms2.engines.local.reports import STATUS_SCAN_S
 
 log = logging.getLogger(__name__)
 IDLE_WAIT_S = 0.25  # longest sleep of the loop when nothing happens (timers, status files)
@@ -38,18 +39,21 @@ class SubmitRefused(ValueError):
 
 
 class Scheduler:
-    def __init__(self, spool: Path, slots: list[Slot], cycle_s: float = 0.0) -> None:
+    def __init__(self, spool: Path, slots: list[Slot], cycle_s: float = 0.0, idle_wait_s: float = IDLE_WAIT_S,
+                 periodic_s: float = PERIODIC_INTERVAL_S, status_scan_s: float = STATUS_SCAN_S) -> None:
         self.spool = spool
         self.reaper = Reaper()
         self.pool = Pool(slots, self.reaper, spool)
         self.records = RecordStore(spool)
         self.cycle_s = cycle_s
+        self.idle_wait_s, self.periodic_s, self.status_scan_s = idle_wait_s, periodic_s, status_scan_s
         self.runs: dict[int, DagRun] = {}
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._timer_seq = itertools.count()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._finished = threading.Condition()  # notified whenever a DAG job leaves the queue
         self._thread: threading.Thread | None = None
         self._last_periodic = 0.0
         self.peak_running = 0
@@ -73,16 +77,28 @@ class Scheduler:
         self.records.finish(run.cluster, run.exit_code, run.end_reason, int(run.dag_status),
                             run_info(run)["counters"])
         self.runs.pop(run.cluster, None)
+        with self._finished:
+            self._finished.notify_all()
+
+    def wait_finished(self, cluster: int, timeout: float) -> None:
+        """Block the calling (HTTP) thread until the DAG job left the queue, or at most ``timeout``."""
+        def done() -> bool:
+            record = self.records.get(cluster)
+            return record is None or record.state == "done"
+
+        with self._finished:
+            self._finished.wait_for(done, timeout)
 
     # -- client API (any thread) -----------------------------------------------------------------
     def submit(self, dag_file: Path, force: bool = False, rescue: int | None = None, priority: int = 0,
                batch_name: str | None = None, max_idle: int | None = None,
-               max_jobs: int | None = None) -> int:
+               max_jobs: int | None = None, load_save: str | None = None) -> int:
         dag_file = dag_file.absolute()
         for run in list(self.runs.values()):
             if run.spec.path == dag_file and run.phase != "done":
                 raise SubmitRefused(f"{dag_file} is already running as cluster {run.cluster}")
-        run = self._create_run(dag_file, force, rescue, priority, batch_name, None, None, max_idle, max_jobs)
+        run = self._create_run(dag_file, force, rescue, priority, batch_name, None, None, max_idle, max_jobs,
+                               load_save)
         self.call(lambda: self._begin(run))
         return run.cluster
 
@@ -110,10 +126,13 @@ class Scheduler:
     # -- creation --------------------------------------------------------------------------------
     def _create_run(self, dag_file: Path, force: bool, rescue: int | None, priority: int,
                     batch_name: str | None, parent: int | None, node: str | None,
-                    max_idle: int | None = None, max_jobs: int | None = None) -> DagRun:
+                    max_idle: int | None = None, max_jobs: int | None = None,
+                    load_save: str | None = None) -> DagRun:
         if not dag_file.is_file():
             raise SubmitRefused(f"DAG file {dag_file} does not exist")
         spec = parse_dag(dag_file)
+        if spec.reject is not None:
+            raise SubmitRefused(f"{spec.reject}: DAG file contains a REJECT command; DAGMan refuses to run it")
         knobs = read_config(Path(spec.config_file)) if spec.config_file else {}
         config = DagConfig.from_knobs(knobs)
         config.priority += priority
@@ -121,7 +140,14 @@ class Scheduler:
             config.max_idle = max_idle
         if max_jobs is not None:
             config.max_jobs = max_jobs
-        rescue_file, number = self._choose_rescue(dag_file, force, rescue, config)
+        if load_save is not None:
+            if rescue is not None:
+                raise SubmitRefused("a save file (load_save) cannot be combined with a rescue number")
+            rescue_file, number = save_file_path(spec, load_save), 0
+            if not rescue_file.is_file():
+                raise SubmitRefused(f"save file {rescue_file} does not exist")
+        else:
+            rescue_file, number = self._choose_rescue(dag_file, force, rescue, config)
         if rescue_file is not None:
             apply_rescue(spec, rescue_file, number)
         with self._lock:
@@ -177,7 +203,7 @@ class Scheduler:
                 self.cycle()
             except Exception:  # keep the schedd alive; the failing DAG is logged with its traceback
                 log.exception("local scheduler cycle failed")
-                time.sleep(IDLE_WAIT_S)
+                time.sleep(self.idle_wait_s)
 
     def cycle(self) -> None:
         while True:
@@ -195,10 +221,10 @@ class Scheduler:
         started = self.pool.match()
         running = sum(s.running for s in self.pool.slots)
         self.peak_running = max(self.peak_running, running)
-        if now - self._last_periodic >= PERIODIC_INTERVAL_S:
+        if now - self._last_periodic >= self.periodic_s:
             self._last_periodic = now
             self.pool.check_periodic()
-        wait = IDLE_WAIT_S if not started else self.cycle_s
+        wait = self.idle_wait_s if not started else self.cycle_s
         if self._timers:
             wait = min(wait, max(0.0, self._timers[0][0] - time.time()))
         if not self._commands.empty():

@@ -13,6 +13,8 @@ from wms2.dagman.eventlog import NOOP_CLUSTER, NOOP_PROC, Event, EventType
 from wms2.dagman.model import NodeStatus, Script
 from wms2.engines.local.node import RETURN_PRE_FAILED, NodeRun, script_argv, script_macros
 
+JOB_OK_TEXT = "Job failed due to DAGMAN error 0"  # what DAGMan writes before a POST failure after a good job
+
 if TYPE_CHECKING:
     from wms2.engines.local.executor import DagRun
 
@@ -116,8 +118,11 @@ class ScriptStage(_Base):
                                  signal=sig))
             details = "" if rc == 0 else (f"POST Script died on signal {sig}" if sig
                                           else f"POST Script failed with status {rc}")
-            if rc != 0 and node.job_failed:
-                details = f"{node.job_details} and {details}"
+            if rc != 0:
+                self.out.log(f"POST Script of node {node.name} failed with status {rc}")
+            if rc != 0:  # DAGMan's text, even when the job itself succeeded (fixtures dagman-runs/*)
+                first = node.job_details if node.job_failed else JOB_OK_TEXT
+                details = f"{first} and {details}"
             self._node_result(node, rc, details)
 
     def _pre_done(self, node: NodeRun, rc: int, sig: int | None) -> None:
@@ -130,6 +135,7 @@ class ScriptStage(_Base):
             return
         if rc != 0:
             details = f"PRE Script died on signal {sig}" if sig else f"PRE Script failed with status {rc}"
+            self.out.log(f"PRE Script of node {node.name} failed with status {rc}")
             if node.spec.post is not None and self.config.always_run_post:
                 node.job_return = RETURN_PRE_FAILED
                 node.job_failed, node.job_details = True, details

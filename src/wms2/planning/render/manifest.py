@@ -72,7 +72,8 @@ def _simulator(spec: RequestSpec, step: StepConfig, outputs: list[OutputModule],
         peak_memory_mb=hints.peak_memory_mb if hints else None,
         size_per_event_kb={o.tier: size for o in outputs},
         filter_efficiency=spec.splitting.filter_efficiency if step.index == 0 else 1.0,
-        seed=zlib.crc32(f"{spec.name}/{step.name}".encode()),
+        seed=zlib.crc32(f"{hints.seed if hints and hints.seed is not None else spec.name}/{step.name}".encode()),
+        distortion=hints.distortion if hints else None,
     )
 
 

@@ -1,0 +1,1 @@
+"""A real local ReqMgr2 (WMCore's server from PyPI, on pouchdb-server) for tests and trials."""
