@@ -182,7 +182,7 @@ def test_serve_sigterm_stops_the_pool_daemon_it_started(procs: Procs, tmp_path: 
 
 
 def _pid_alive(pid: int) -> bool:
-    from wms2.core.ownership import pid_alive
+    from wms2.procs import process_alive as pid_alive
 
     return pid_alive(pid)
 

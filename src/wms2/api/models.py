@@ -86,7 +86,9 @@ class AlertOut(_Out):
     at: str
 
 
-class RequestSummary(_Out):
+class _RequestCore(_Out):
+    """What every listing shows of a request."""
+
     name: str
     status: RequestStatus
     priority: int
@@ -94,6 +96,9 @@ class RequestSummary(_Out):
     request_type: str
     requestor: str
     campaign: str | None
+
+
+class RequestSummary(_RequestCore):
     created_at: str
     updated_at: str
 
@@ -415,14 +420,7 @@ class DashboardOverview(_Out):
     last_cycle: dict[str, Any] | None
 
 
-class DashboardRequestRow(_Out):
-    name: str
-    status: RequestStatus
-    priority: int
-    urgent: bool
-    request_type: str
-    requestor: str
-    campaign: str | None
+class DashboardRequestRow(_RequestCore):
     created_at: str | None
     updated_at: str | None
     alert: dict[str, str] | None = None

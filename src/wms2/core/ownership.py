@@ -32,6 +32,7 @@ from wms2.config import OwnershipSettings
 from wms2.db.base import utcnow
 from wms2.db.lease_tables import LEASE_ROW_ID, LifecycleLeaseRow
 from wms2.db.session import Database
+from wms2.procs import process_alive
 
 log = logging.getLogger(__name__)
 
@@ -65,20 +66,6 @@ def node_key() -> str:
     """Same kernel boot and same PID namespace: only then does a holder's PID mean anything here."""
     return f"{_boot_id()}:{_pid_namespace()}"
 
-
-def pid_alive(pid: int) -> bool:
-    """True while the process exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc: trust kill(0)
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 @dataclass(frozen=True)
@@ -157,7 +144,7 @@ def lease_state(row: LifecycleLeaseRow, now: datetime, me: Holder | None) -> Lea
     if row.expires_at <= now:
         return "expired"
     same_node = me is not None and row.node_key == me.node_key
-    if same_node and row.holder != me.holder and not pid_alive(row.pid):  # type: ignore[union-attr]
+    if same_node and row.holder != me.holder and not process_alive(row.pid):  # type: ignore[union-attr]
         return "dead"
     return "live"
 

@@ -26,6 +26,8 @@ from typing import Any
 
 import httpx
 
+from wms2.procs import log_tail, process_alive
+
 RUCIO_VERSION = "41.5.1"  # the version cms-formats.md §4.3 was tested with
 GUNICORN_VERSION = "27.0.1"
 DEFAULT_VENV = Path.home() / ".cache" / "wms2" / "rucio-venv"
@@ -172,19 +174,6 @@ def _free_port(preferred: int | None) -> int:
         return int(s.getsockname()[1])
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of this process is not alive
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ", 1)[1][:1] != "Z"
-    except OSError:
-        return True
-
 
 def read_state(home: Path) -> ServerState | None:
     path = home / STATE_FILE
@@ -199,22 +188,16 @@ def read_state(home: Path) -> ServerState | None:
 def _wait_ready(url: str, pid: int, log: Path) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
-        if not _alive(pid):
-            raise RucioDevError(f"gunicorn exited during start-up; see {log}:\n{_tail(log)}")
+        if not process_alive(pid):
+            raise RucioDevError(f"gunicorn exited during start-up; see {log}:\n{log_tail(log)}")
         try:
             if httpx.get(f"{url}/ping", timeout=2.0).status_code == httpx.codes.OK:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    raise RucioDevError(f"Rucio server at {url} not ready after {READY_TIMEOUT_S:.0f} s; see {log}:\n{_tail(log)}")
+    raise RucioDevError(f"Rucio server at {url} not ready after {READY_TIMEOUT_S:.0f} s; see {log}:\n{log_tail(log)}")
 
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def _spawn(home: Path, venv: Path, port: int) -> int:
@@ -234,7 +217,7 @@ def start(home: Path, rses: tuple[tuple[str, str], ...] = DEFAULT_RSES) -> Serve
     home = home.expanduser().absolute()
     home.mkdir(parents=True, exist_ok=True)
     old = read_state(home)
-    if old is not None and _alive(old.pid):
+    if old is not None and process_alive(old.pid):
         raise RucioDevError(f"a Rucio server already runs for {home} (pid {old.pid}, {old.url}); "
                             f"`wms2 dev rucio stop --home {home}` first")
     venv = ensure_venv()
@@ -266,9 +249,9 @@ def _terminate(pid: int) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + STOP_TIMEOUT_S
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and process_alive(pid):
         time.sleep(0.2)
-    if _alive(pid):
+    if process_alive(pid):
         try:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -281,7 +264,7 @@ def stop(home: Path) -> bool:
     """Stop the server of ``home``; False when none was running.  The database and state stay."""
     home = home.expanduser().absolute()
     state = read_state(home)
-    if state is None or not _alive(state.pid):
+    if state is None or not process_alive(state.pid):
         return False
     _terminate(state.pid)
     return True
@@ -292,7 +275,7 @@ def status(home: Path) -> dict[str, Any]:
     state = read_state(home)
     if state is None:
         return {"running": False, "home": str(home)}
-    running = _alive(state.pid)
+    running = process_alive(state.pid)
     if running:
         try:
             running = httpx.get(f"{state.url}/ping", timeout=5.0).status_code == httpx.codes.OK

@@ -31,6 +31,7 @@ import httpx
 
 from wms2.devservices.reqmgr2.couch import CouchSetup, CouchSetupError
 from wms2.devservices.reqmgr2.install import Installation, ensure_installed
+from wms2.procs import log_tail, process_alive
 
 START_TIMEOUT_S = 120.0  # ReqMgr2 starts in ~15 s on an idle machine (reqmgr2-local.md); generous under load
 STOP_TIMEOUT_S = 15.0
@@ -110,15 +111,6 @@ def _ports(paths: Paths) -> tuple[int, int, int]:
     return ports[0], ports[1], ports[2]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 def read_state(home: Path) -> dict[str, Any] | None:
     path = Paths(home).state
@@ -132,7 +124,7 @@ def status(home: Path) -> dict[str, Any]:
     state = read_state(home)
     if state is None:
         return {"running": False, "home": str(home)}
-    alive = all(_alive(pid) for pid in (state["couch_pid"], state["reqmgr2_pid"]))
+    alive = all(process_alive(pid) for pid in (state["couch_pid"], state["reqmgr2_pid"]))
     answers = alive and _answers(f"{state['url']}/data/status")
     return {**state, "running": bool(answers)}
 
@@ -171,19 +163,13 @@ def _spawn(cmd: list[str], cwd: Path, log: Path, env: dict[str, str] | None = No
 def _wait(url: str, pid: int, what: str, log: Path, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if not _alive(pid):
-            raise ReqMgr2ServerError(f"{what} exited while starting; see {log}:\n{_tail(log)}")
+        if not process_alive(pid):
+            raise ReqMgr2ServerError(f"{what} exited while starting; see {log}:\n{log_tail(log)}")
         if _answers(url):
             return
         time.sleep(POLL_S)
-    raise ReqMgr2ServerError(f"{what} did not answer {url} within {timeout_s:.0f} s; see {log}:\n{_tail(log)}")
+    raise ReqMgr2ServerError(f"{what} did not answer {url} within {timeout_s:.0f} s; see {log}:\n{log_tail(log)}")
 
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def launcher_path() -> Path:
@@ -269,10 +255,10 @@ def _stop_group(pid: int) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + STOP_TIMEOUT_S
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and process_alive(pid):
         time.sleep(0.2)
         _reap(pid)
-    if _alive(pid):
+    if process_alive(pid):
         try:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:

@@ -30,6 +30,7 @@ from wms2.engines.base import (
     SubmitResult,
 )
 from wms2.engines.local.daemon import PID_FILE, PORT_FILE
+from wms2.procs import process_alive
 
 SCHEDD_NAME = "local"
 HTTP_TIMEOUT_S = 30.0
@@ -228,20 +229,6 @@ def _daemon_pid(settings: Settings) -> int | None:
     except (OSError, ValueError):
         return None
 
-
-def process_alive(pid: int) -> bool:
-    """True while the process exists and is not a zombie waiting to be reaped."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def stop_pool(settings: Settings) -> bool:
