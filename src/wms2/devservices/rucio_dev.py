@@ -11,11 +11,9 @@ Facts and pitfalls: ``/work/shared/design/cms-formats.md`` §4.3 (rucio 41.5.1).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -26,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from wms2.procs import log_tail, process_alive
+from wms2.procs import log_tail, process_alive, stop_process_group
 
 RUCIO_VERSION = "41.5.1"  # the version cms-formats.md §4.3 was tested with
 GUNICORN_VERSION = "27.0.1"
@@ -238,26 +236,9 @@ def start(home: Path, rses: tuple[tuple[str, str], ...] = DEFAULT_RSES) -> Serve
 
         provision(state, home / "storage")
     except Exception:
-        _terminate(pid)
+        stop_process_group(pid, STOP_TIMEOUT_S)
         raise
     return state
-
-
-def _terminate(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while time.monotonic() < deadline and process_alive(pid):
-        time.sleep(0.2)
-    if process_alive(pid):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-    with contextlib.suppress(ChildProcessError):  # reap it when it is our own child (tests)
-        os.waitpid(pid, os.WNOHANG)
 
 
 def stop(home: Path) -> bool:
@@ -266,7 +247,7 @@ def stop(home: Path) -> bool:
     state = read_state(home)
     if state is None or not process_alive(state.pid):
         return False
-    _terminate(state.pid)
+    stop_process_group(state.pid, STOP_TIMEOUT_S)
     return True
 
 

@@ -14,11 +14,9 @@ the ids recorded in ``state.json``, never by name.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import time
@@ -31,7 +29,7 @@ import httpx
 
 from wms2.devservices.reqmgr2.couch import CouchSetup, CouchSetupError
 from wms2.devservices.reqmgr2.install import Installation, ensure_installed
-from wms2.procs import log_tail, process_alive
+from wms2.procs import log_tail, process_alive, stop_process_group
 
 START_TIMEOUT_S = 120.0  # ReqMgr2 starts in ~15 s on an idle machine (reqmgr2-local.md); generous under load
 STOP_TIMEOUT_S = 15.0
@@ -249,28 +247,6 @@ def start(home: Path, timeout_s: float = START_TIMEOUT_S) -> dict[str, Any]:
     return {**state, "running": True}
 
 
-def _stop_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while time.monotonic() < deadline and process_alive(pid):
-        time.sleep(0.2)
-        _reap(pid)
-    if process_alive(pid):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        _reap(pid)
-
-
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-
-
 def stop(home: Path) -> dict[str, Any]:
     """Stop both servers of ``home`` (idempotent); the data stays for the next start."""
     home = home.absolute()
@@ -279,6 +255,6 @@ def stop(home: Path) -> dict[str, Any]:
         return {"running": False, "home": str(home)}
     for key in ("reqmgr2_pid", "couch_pid"):
         if isinstance(state.get(key), int):
-            _stop_group(state[key])
+            stop_process_group(state[key], STOP_TIMEOUT_S)
     Paths(home).state.unlink(missing_ok=True)
     return {**state, "running": False}
