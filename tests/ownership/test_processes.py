@@ -181,6 +181,23 @@ def test_serve_sigterm_stops_the_pool_daemon_it_started(procs: Procs, tmp_path: 
     wait_for(lambda: not _pid_alive(pool_pid), 30, f"the pool daemon {pool_pid} to stop")
 
 
+def test_serve_sigterm_during_start_up_is_not_lost(procs: Procs, tmp_path: Path) -> None:
+    """SIGTERM as soon as the pool daemon runs (the API not yet up): serve still stops, pool included."""
+    from wms2.engines.local_engine import pool_status
+
+    home = tmp_path / "early-home"
+    procs.env.pop("WMS2_ENGINE__KIND")
+    procs.env.pop("WMS2_ENGINE__SCHEDDS")
+    settings = load_settings(home)
+    server = procs.start("serve", "--home", str(home), "--port", str(_free_port()), name="early")
+    info = wait_for(lambda: ((s := pool_status(settings))["running"] and s) or not _alive(server), START_S,
+                    "the pool daemon")
+    pool_pid = int(info["pid"])  # type: ignore[index]
+    server.send_signal(signal.SIGTERM)
+    server.wait(timeout=120)
+    wait_for(lambda: not _pid_alive(pool_pid), 30, f"the pool daemon {pool_pid} to stop")
+
+
 def _pid_alive(pid: int) -> bool:
     from wms2.procs import process_alive as pid_alive
 

@@ -131,12 +131,12 @@ def prepare(settings: Settings) -> tuple[Service, str | None]:
             raise RuntimeError(str(OwnerRefused(current, single_process=True)))
     token = bootstrap_operator_token(settings, db)
     pool_started = False
-    if settings.engine.kind == "local":
-        from wms2.engines.local_engine import ensure_pool_running, pool_status
-
-        pool_started = not pool_status(settings)["running"]
-        ensure_pool_running(settings)
     try:
+        if settings.engine.kind == "local":
+            from wms2.engines.local_engine import ensure_pool_running, pool_status
+
+            pool_started = not pool_status(settings)["running"]
+            ensure_pool_running(settings)  # a signal while it waits for the daemon: stopped below
         from wms2.core.wiring import build_workers
 
         lifecycle = build_lifecycle(settings, db, build_workers(settings, db))
@@ -182,12 +182,38 @@ def tune_runtime() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+class _ExitRequest:
+    """A stop asked for by a signal, kept so that it is never lost: an exception raised by a signal
+    handler can land in a garbage-collector callback, where Python prints and ignores it (seen: a
+    SIGTERM during start-up left `wms2 serve` running for good)."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self.server: uvicorn.Server | None = None
+
+    def request(self) -> bool:
+        """Record the stop; True when a running server was told to exit (nothing more to do)."""
+        self.requested.set()
+        if self.server is not None:
+            self.server.should_exit = True
+            return True
+        return False
+
+
+EXIT = _ExitRequest()
+
+
 def serve(service: Service) -> None:
     """Run until SIGINT/SIGTERM (uvicorn handles both), then stop the lifecycle and close the database."""
     try:
         server = uvicorn.Server(uvicorn_config(service))
+        EXIT.server = server
+        if EXIT.requested.is_set():  # a signal came during start-up: stop right after it
+            server.should_exit = True
+            return
         tune_runtime()
         service.start_lifecycle()
         server.run()
     finally:
+        EXIT.server = None
         service.shutdown()

@@ -52,7 +52,11 @@ def _serve(settings: Settings, port: int | None, host: str | None) -> None:
 
 
 def _terminate(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
+    from wms2.api.server import EXIT
+
+    if EXIT.request():  # the server is up: it stops itself, then the clean-up runs
+        return
+    raise SystemExit(128 + signum)  # still starting: unwind (and if this is swallowed, EXIT remembers)
 
 
 def _who() -> str:
