@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -163,39 +164,36 @@ def test_paused_owner_cannot_write_after_takeover(shared_db: Database, procs: Pr
     assert info is not None and info.pid == standby.pid and info.token == 2 and _alive(standby)
 
 
-def test_serve_sigterm_stops_the_pool_daemon_it_started(procs: Procs, tmp_path: Path) -> None:
+def _serve_with_pool(procs: Procs, home: Path, name: str) -> tuple[subprocess.Popen[bytes], int]:
+    """A `wms2 serve` on the local engine, once its pool daemon runs: (the process, the daemon's pid)."""
     from wms2.engines.local_engine import pool_status
 
-    home = tmp_path / "serve-home"
     procs.env.pop("WMS2_ENGINE__KIND")
     procs.env.pop("WMS2_ENGINE__SCHEDDS")
     settings = load_settings(home)
-    server = procs.start("serve", "--home", str(home), "--port", str(_free_port()), name="serve")
+    server = procs.start("serve", "--home", str(home), "--port", str(_free_port()), name=name)
     info = wait_for(lambda: ((s := pool_status(settings))["running"] and s) or not _alive(server), START_S,
                     "the pool daemon")
-    wait_for(lambda: "WMS2 API on" in log_of(server) or not _alive(server), START_S, "the API")
-    assert _alive(server), log_of(server)
-    pool_pid = int(info["pid"])  # type: ignore[index]
+    return server, int(info["pid"])  # type: ignore[index]
+
+
+def _sigterm_stops_both(server: subprocess.Popen[bytes], pool_pid: int) -> None:
     server.send_signal(signal.SIGTERM)
     server.wait(timeout=120)
     wait_for(lambda: not _pid_alive(pool_pid), 30, f"the pool daemon {pool_pid} to stop")
+
+
+def test_serve_sigterm_stops_the_pool_daemon_it_started(procs: Procs, tmp_path: Path) -> None:
+    server, pool_pid = _serve_with_pool(procs, tmp_path / "serve-home", "serve")
+    wait_for(lambda: "WMS2 API on" in log_of(server) or not _alive(server), START_S, "the API")
+    assert _alive(server), log_of(server)
+    _sigterm_stops_both(server, pool_pid)
 
 
 def test_serve_sigterm_during_start_up_is_not_lost(procs: Procs, tmp_path: Path) -> None:
     """SIGTERM as soon as the pool daemon runs (the API not yet up): serve still stops, pool included."""
-    from wms2.engines.local_engine import pool_status
-
-    home = tmp_path / "early-home"
-    procs.env.pop("WMS2_ENGINE__KIND")
-    procs.env.pop("WMS2_ENGINE__SCHEDDS")
-    settings = load_settings(home)
-    server = procs.start("serve", "--home", str(home), "--port", str(_free_port()), name="early")
-    info = wait_for(lambda: ((s := pool_status(settings))["running"] and s) or not _alive(server), START_S,
-                    "the pool daemon")
-    pool_pid = int(info["pid"])  # type: ignore[index]
-    server.send_signal(signal.SIGTERM)
-    server.wait(timeout=120)
-    wait_for(lambda: not _pid_alive(pool_pid), 30, f"the pool daemon {pool_pid} to stop")
+    server, pool_pid = _serve_with_pool(procs, tmp_path / "early-home", "early")
+    _sigterm_stops_both(server, pool_pid)
 
 
 def _pid_alive(pid: int) -> bool:
