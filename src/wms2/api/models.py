@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from wms2.domain.enums import BlockStatus, CleanupPolicy, DAGStatus, RequestStatus, SiteStatus, WorkflowStatus
 from wms2.domain.request import MAX_PRIORITY
-from wms2.domain.safety import SITE_RE
+from wms2.domain.safety import SITE_PATTERN
 
 T = TypeVar("T")
 MAX_REASON = 500
@@ -384,7 +384,7 @@ class ServiceStatus(_Out):
 class BanIn(Reason):
     """An operator's site ban: system-wide, or for one request's workflow."""
 
-    site: str = Field(min_length=1, max_length=100, pattern=SITE_RE.pattern)
+    site: str = Field(min_length=1, max_length=100, pattern=SITE_PATTERN)
     days: float = Field(7.0, gt=0, le=365, description="the ban expires after this many days")
     request: str | None = Field(None, max_length=200, description="only this request's workflow (else everywhere)")
 

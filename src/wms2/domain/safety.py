@@ -15,16 +15,19 @@ from pydantic import AfterValidator
 MAX_NAME_LENGTH = 180
 MAX_TEXT_LENGTH = 500
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
-SITE_RE = re.compile(r"^T[0-3]_[A-Z]{2}(_[A-Za-z0-9]+)+$")
-DATASET_RE = re.compile(r"^/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Z0-9-]+$")
-LFN_BASE_RE = re.compile(r"^/store(/[A-Za-z0-9_.-]+)*/?$")
-PROCESSING_STRING_RE = re.compile(r"^[A-Za-z0-9_]{1,100}$")
-ACQ_ERA_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
-CMSSW_RE = re.compile(r"^CMSSW(_[A-Za-z0-9]+)+$")
-SCRAM_ARCH_RE = re.compile(r"^[a-z0-9_]{1,40}$")
-TIER_RE = re.compile(r"^[A-Z0-9-]{1,40}$")
-LFN_RE = re.compile(r"^/store(/[A-Za-z0-9_.+-]+)+$")
+NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*\Z")
+# For pydantic/FastAPI ``pattern=`` (Rust regex: ``$`` is the end of the text there, ``\Z`` is not known).
+SITE_PATTERN = r"^T[0-3]_[A-Z]{2}(_[A-Za-z0-9]+)+$"
+# Python's ``$`` also matches before a final newline, so every check here anchors with ``\Z``.
+SITE_RE = re.compile(SITE_PATTERN.removesuffix("$") + r"\Z")
+DATASET_RE = re.compile(r"^/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Z0-9-]+\Z")
+LFN_BASE_RE = re.compile(r"^/store(/[A-Za-z0-9_.-]+)*/?\Z")
+PROCESSING_STRING_RE = re.compile(r"^[A-Za-z0-9_]{1,100}\Z")
+ACQ_ERA_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}\Z")
+CMSSW_RE = re.compile(r"^CMSSW(_[A-Za-z0-9]+)+\Z")
+SCRAM_ARCH_RE = re.compile(r"^[a-z0-9_]{1,40}\Z")
+TIER_RE = re.compile(r"^[A-Z0-9-]{1,40}\Z")
+LFN_RE = re.compile(r"^/store(/[A-Za-z0-9_.+-]+)+\Z")
 # Characters that would break out of a DAG line, a submit value or a ClassAd string.
 _UNSAFE_RE = re.compile(r"[\x00-\x1f\x7f\"'\\$`]")
 # Path segments that would leave a base directory ('..'), alias it ('.') or hide a level (empty).

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 #: CMS site names (cms-formats.md §8): anything else is refused before it reaches a submit file.
-SITE_NAME = re.compile(r"^T[0-3]_[A-Z]{2}(_[A-Za-z0-9]+)+$")
+SITE_NAME = re.compile(r"^T[0-3]_[A-Z]{2}(_[A-Za-z0-9]+)+\Z")
 OVERRIDES_SUFFIX = ".overrides.json"
 OVERRIDE_SUB_SUFFIX = ".override.sub"
 ATTEMPT_SUFFIX = ".attempt"

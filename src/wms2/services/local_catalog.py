@@ -28,7 +28,7 @@ from wms2.db.catalog_tables import (
 from wms2.domain.safety import DATASET_RE, SITE_RE, check_safe_text
 from wms2.services.catalog import CatalogError, CatalogFile, FileSelection, LumiSection, Replica, apply_selection
 
-LFN_RE = re.compile(r"^/store/[A-Za-z0-9_.\-/]+$")
+LFN_RE = re.compile(r"^/store/[A-Za-z0-9_.\-/]+\Z")
 TAPE_SUFFIXES = ("_Tape", "_MSS")  # CMS RSE naming for tape endpoints
 DEFAULT_FILES_PER_BLOCK = 100  # typical DBS block size for generated data
 BYTES_PER_EVENT_RANGE = (150_000, 450_000)  # RAW-like event sizes for generated files

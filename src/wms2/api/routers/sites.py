@@ -21,12 +21,12 @@ from wms2.core import actions, listings
 from wms2.db.base import utcnow
 from wms2.db.tables import SiteBanRow, SiteRow, WorkflowRow
 from wms2.domain.enums import SiteStatus
-from wms2.domain.safety import SITE_RE
+from wms2.domain.safety import SITE_PATTERN
 from wms2.services.sites import SiteCatalogError, make_site_catalog
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/sites", tags=["sites"])
-SitePath = Annotated[str, Path(max_length=100, pattern=SITE_RE.pattern)]
+SitePath = Annotated[str, Path(max_length=100, pattern=SITE_PATTERN)]
 
 
 def _ensure_synced(ctx: ApiContext, session: Session) -> None:

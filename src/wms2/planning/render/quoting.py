@@ -15,10 +15,10 @@ from wms2.domain.safety import DATASET_RE, LFN_BASE_RE, NAME_RE, SITE_RE
 from wms2.planning.round import PlanningError
 
 # Characters allowed inside a ClassAd string literal we write (no quote, backslash, '$', control).
-_CLASSAD_TEXT_RE = re.compile(r"^[A-Za-z0-9_.,:;/#@+=() -]*$")
-_NODE_RE = re.compile(r"^[A-Za-z0-9_]+$")
-_LFN_RE = re.compile(r"^/store/[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*$")
-_FILE_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+_CLASSAD_TEXT_RE = re.compile(r"^[A-Za-z0-9_.,:;/#@+=() -]*\Z")
+_NODE_RE = re.compile(r"^[A-Za-z0-9_]+\Z")
+_LFN_RE = re.compile(r"^/store/[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*\Z")
+_FILE_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*\Z")
 MAX_VALUE_LENGTH = 500
 
 
