@@ -9,11 +9,12 @@ increasing precedence, from the defaults below, an optional TOML file (``$WMS2_H
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_HOME = ".wms2"
@@ -161,15 +162,24 @@ class LocalSite(BaseModel):
     slots: int = Field(1, gt=0)
 
 
+_POOL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # a local pool name is a directory name
+
+
 class EngineSettings(BaseModel):
     kind: Literal["local", "htcondor"] = "local"
     # HTCondor
     schedds: list[str] = Field(default_factory=list, description="schedd names; empty = ask the collector")
     collector: str | None = None
     schedd_policy: Literal["least_active", "round_robin"] = "least_active"
+    # Added by many schedds (issue 15): per-schedd caps respected by both policies and both engines.
+    schedd_max_dags: int | None = Field(
+        None, gt=0, description="at most this many active DAGs per schedd (or local pool); None = no cap")
+    schedd_max_jobs: int | None = Field(
+        None, gt=0, description="no new DAG on a schedd with this many running + idle jobs; None = no cap")
     dagman_path: str | None = Field(None, description="condor_dagman for Submit.from_dag; None = from PATH")
     from_dag_timeout_s: float = Field(60.0, gt=0, description="limit on the Submit.from_dag subprocess")
-    # Site catalog (wms2.services.sites): CRIC when cric_url is set, else local_sites
+    # Older spelling of [sites] backend = "cric" with cric_url (kept so existing config files still work):
+    # when cric_url is set and [sites] is left local, Settings copies these five into [sites].
     cric_url: str | None = Field(None, description="e.g. https://cms-cric.cern.ch; None = use local_sites")
     cric_cert: str | None = Field(None, description="X.509 client certificate (PEM) for CRIC")
     cric_key: str | None = Field(None, description="its key; None = inside cric_cert")
@@ -185,6 +195,13 @@ class EngineSettings(BaseModel):
         ]
     )
     oversubscribe: float = Field(4.0, ge=1.0, description="how far tiny jobs may oversubscribe real cores")
+    # Added by many schedds (issue 15): one pool daemon (schedd stand-in) per name; "local" keeps the
+    # spool <home>/pool, any other name gets <home>/pools/<name>.  DAGs are placed by load (place_dag).
+    local_pools: list[str] = Field(
+        default_factory=lambda: ["local"], min_length=1,
+        description="local pool names (each one daemon, its own spool and port); default one pool")
+    restart_dead_pools: bool = Field(
+        False, description="the lifecycle restarts a local pool daemon that died, as condor_master does")
     submit_interval_s: float = Field(0.0, ge=0, description="local DAGMan submit cycle")
     # Added by fast tests (issue 15): the local pool daemon's timers, in seconds (milliseconds allowed).
     # Process exits and commands wake the pool at once; these bound only the idle waits.
@@ -196,6 +213,16 @@ class EngineSettings(BaseModel):
     server_poll_s: float = Field(0.5, gt=0, description="how soon the daemon's HTTP server notices a shutdown")
     spool_check_s: float = Field(5.0, gt=0, description="how often the daemon checks that its spool is its own")
     client_poll_s: float = Field(0.05, gt=0, description="a client's re-check while a daemon starts or stops")
+
+    @field_validator("local_pools")
+    @classmethod
+    def _pool_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not _POOL_NAME.fullmatch(name):
+                raise ValueError(f"engine.local_pools: {name!r} is not a pool name (letters, digits, '_.-')")
+        if len(set(names)) != len(names):
+            raise ValueError(f"engine.local_pools: a name appears twice in {names}")
+        return names
 
 
 class SandboxSettings(BaseModel):
@@ -313,7 +340,60 @@ class CatalogSettings(BaseModel):
     rule_priority: int = Field(3, ge=1, le=5, description="Rucio priority (WMCore: normal=3)")
     site_rses: dict[str, str] = Field(
         default_factory=dict, description="site -> disk RSE where it writes; default T0/T1: <site>_Disk, else <site>")
-    dbs_url: str | None = Field(None, description="DBS3 reader/writer base; None = the embedded file catalog")
+    dbs_url: str | None = Field(
+        None, description="DBS3 reader base, e.g. https://cmsweb.cern.ch/dbs/prod/global/DBSReader; None = the"
+        " embedded file catalog (inputs read from it, outputs written to it)")
+    dbs_writer_url: str | None = Field(
+        None, description="DBS3 writer base; None = dbs_url with its last path part DBSReader -> DBSWriter")
+    dbs_cert: Path | None = Field(None, description="X.509 certificate or proxy for DBS (dbs3-client needs one)")
+    dbs_key: Path | None = Field(None, description="its key; None = inside dbs_cert (a proxy)")
+    dbs_ca_dir: Path | None = Field(
+        None, description="CA directory exported as X509_CERT_DIR (dbs3-client requires one to exist);"
+        " None = the environment's X509_CERT_DIR or /etc/grid-security/certificates")
+    dbs_timeout_s: float = Field(300.0, gt=0, description="per HTTP call (a bulk block insert can take minutes)")
+    dbs_retries: int = Field(2, ge=0, description="extra attempts after a 5xx or a connection failure")
+    dbs_retry_backoff_s: float = Field(1.0, ge=0, description="wait before the first retry; doubles")
+    dbs_dataset_access_type: Literal["VALID", "PRODUCTION"] = Field(
+        "PRODUCTION", description="access type of new output datasets (WMAgent inserts PRODUCTION; both count"
+        " as valid for readers)")
+    dbs_physics_group: str = Field("NoGroup", description="physics_group_name of new output datasets")
+    dbs_primary_ds_type: Literal["mc", "data", "cosmic", "test"] = Field(
+        "mc", description="primary_ds_type of new primary datasets (dbs2go lexicon values)")
+
+
+class SitesSettings(BaseModel):
+    """Where the site catalog comes from (issue 13 item 5, ``wms2.services.cric``): ``local`` = the sites of
+    ``engine.local_sites`` (default; ``engine.cric_url``, the older spelling, selects ``cric``);
+    ``cric`` = CRIC's ``site-names`` and ``data-processing`` tables, read from ``cric_url`` or from the two
+    local JSON files, used for the site list, whitelist checks, input locality (RSE -> processing sites)
+    and the output RSE of each site.  Independent of
+    ``[catalog] backend`` (the local Rucio server of the demo has no CRIC)."""
+
+    backend: Literal["local", "cric"] = "local"
+    cric_url: str | None = Field(None, description="e.g. https://cms-cric.cern.ch; None = the two files below")
+    cric_site_names_file: Path | None = Field(None, description="JSON of preset=site-names (flattened or list)")
+    cric_data_processing_file: Path | None = Field(None, description="JSON of preset=data-processing")
+    cric_cert: Path | None = Field(None, description="X.509 client certificate or proxy (PEM) for CRIC")
+    cric_key: Path | None = Field(None, description="its key; None = inside cric_cert")
+    cric_ca: Path | None = Field(None, description="CA file or directory; None = system CAs")
+    cric_token_file: Path | None = Field(None, description="file holding a bearer token (never logged)")
+    cric_timeout_s: float = Field(30.0, gt=0, description="per HTTP call")
+    cric_retries: int = Field(2, ge=0, le=10, description="extra attempts after a 5xx or a connection failure")
+    cric_retry_backoff_s: float = Field(1.0, ge=0, description="wait before the first retry; doubles")
+    cric_max_bytes: int = Field(
+        16 * 1024 * 1024, gt=0, description="largest table accepted (real site-names: ~50 kB; 300x headroom)")
+    cric_max_rows: int = Field(100_000, gt=0, description="most rows accepted per table (real: ~600)")
+    cric_refresh_s: float = Field(3600.0, ge=0, description="how long a process reuses the tables it read")
+
+    @model_validator(mode="after")
+    def _cric_source(self) -> SitesSettings:
+        files = (self.cric_site_names_file, self.cric_data_processing_file)
+        if self.backend == "cric" and self.cric_url is None and None in files:
+            raise ValueError('backend = "cric" needs cric_url, or both cric_site_names_file and'
+                             " cric_data_processing_file")
+        if self.cric_url is not None and any(f is not None for f in files):
+            raise ValueError("set cric_url or the two cric_*_file paths, not both")
+        return self
 
 
 class Settings(BaseSettings):
@@ -338,7 +418,19 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     reqmgr2: ReqMgr2Settings = Field(default_factory=ReqMgr2Settings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    sites: SitesSettings = Field(default_factory=SitesSettings)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
+
+    @model_validator(mode="after")
+    def _engine_cric_alias(self) -> Settings:
+        eng = self.engine
+        if eng.cric_url and self.sites.backend == "local":
+            self.sites = SitesSettings(
+                backend="cric", cric_url=eng.cric_url, cric_timeout_s=eng.cric_timeout_s,
+                cric_cert=Path(eng.cric_cert) if eng.cric_cert else None,
+                cric_key=Path(eng.cric_key) if eng.cric_key else None,
+                cric_ca=Path(eng.cric_ca) if eng.cric_ca else None)
+        return self
 
     @field_validator("home")
     @classmethod

@@ -1,4 +1,5 @@
-"""Site catalog: config-backed and CRIC (against a tiny local HTTP server)."""
+"""Site catalog: config-backed, and CRIC selected by the older ``engine.cric_url`` (against a tiny local
+HTTP server; the CRIC reader itself is tested in ``tests/cric``)."""
 
 from __future__ import annotations
 
@@ -12,16 +13,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from wms2.config import EngineSettings, LocalSite, Settings
+from wms2.config import EngineSettings, LocalSite, Settings, SitesSettings
 from wms2.domain.enums import SiteStatus
+from wms2.services.cric import CricCatalog
 from wms2.services.sites import (
     ConfigSiteCatalog,
-    CricSiteCatalog,
     SiteCatalogError,
     SiteInfo,
     check_site_name,
     make_site_catalog,
-    unflatten,
 )
 
 SITE_NAMES = {
@@ -35,7 +35,6 @@ SITE_NAMES = {
         ["phedex", "USCMS-FNAL-WC1", "T1_US_FNAL_Disk"],
         ["phedex", "USCMS-FNAL-WC1", "T1_US_FNAL_MSS"],
         ["psn", "T3_US_FNALLPC", "T3_US_FNALLPC"],
-        ["psn", "broken", "not-a-site"],
     ],
 }
 DATA_PROCESSING = {
@@ -131,83 +130,29 @@ def test_config_catalog_duplicate() -> None:
         ConfigSiteCatalog([site, site]).list_sites()
 
 
-# CRIC ---------------------------------------------------------------------------------------------
-def test_cric_catalog(cric: tuple[str, FakeCric]) -> None:
-    url, state = cric
-    sites = CricSiteCatalog(url + "/").list_sites()
-    assert [s.name for s in sites] == ["T1_US_FNAL", "T2_CH_CERN", "T3_US_FNALLPC"]  # psn rows only, sorted
-    fnal = sites[0]
-    assert fnal == SiteInfo(
-        name="T1_US_FNAL",
-        tier=1,
-        status=None,
-        slots=None,
-        facility="USCMS-FNAL-WC1",
-        storage=("T1_US_FNAL_Disk", "T3_US_FNALLPC"),
-    )
-    assert sites[2].tier == 3 and sites[2].storage == ("T1_US_FNAL_Disk",)
-    assert state.requests == [
-        "/api/cms/site/query/?json&preset=site-names&rcsite_state=ANY",
-        "/api/cms/site/query/?json&preset=data-processing&rcsite_state=ANY",
-    ]
-
-
-def test_cric_http_error(cric: tuple[str, FakeCric]) -> None:
-    url, state = cric
-    state.responses["data-processing"] = (500, "boom")
-    with pytest.raises(SiteCatalogError, match=r"data-processing .*HTTP 500: boom"):
-        CricSiteCatalog(url).list_sites()
-
-
-def test_cric_not_json(cric: tuple[str, FakeCric]) -> None:
-    url, state = cric
-    state.responses["site-names"] = (200, "<html>login</html>")
-    with pytest.raises(SiteCatalogError, match="not JSON"):
-        CricSiteCatalog(url).list_sites()
-
-
-def test_cric_wrong_columns(cric: tuple[str, FakeCric]) -> None:
-    url, state = cric
-    state.responses["site-names"] = (200, json.dumps({"desc": {"columns": ["a", "b", "c"]}, "result": [[1, 2, 3]]}))
-    with pytest.raises(SiteCatalogError, match=r"site-names: columns \['alias', 'site_name', 'type'\] expected"):
-        CricSiteCatalog(url).list_sites()
-
-
-def test_cric_unreachable() -> None:
-    with pytest.raises(SiteCatalogError, match="ConnectError"):
-        CricSiteCatalog("http://127.0.0.1:9", timeout_s=2).list_sites()
-
-
-@pytest.mark.parametrize(
-    ("doc", "message"),
-    [
-        ([], "expected a JSON object"),
-        ({"result": []}, "desc.columns is missing"),
-        ({"desc": {"columns": ["a"]}}, "result is missing"),
-        ({"desc": {"columns": ["a", "b"]}, "result": [["x"]]}, r"result\[0\] does not have the 2 columns"),
-    ],
-)
-def test_unflatten_errors(doc: Any, message: str) -> None:
-    with pytest.raises(SiteCatalogError, match=message):
-        unflatten(doc, "what")
-
-
-def test_unflatten() -> None:
-    assert unflatten(DATA_PROCESSING, "x")[1] == {"phedex_name": "T1_US_FNAL_Disk", "psn_name": "T1_US_FNAL"}
-
-
 # Factory ------------------------------------------------------------------------------------------
 def test_make_site_catalog(tmp_path: Path, cric: tuple[str, FakeCric]) -> None:
     local = Settings(
         home=tmp_path, engine=EngineSettings(local_sites=[LocalSite(name="T2_XX_A", cores=1, memory_mb=1)])
     )
     assert isinstance(make_site_catalog(local), ConfigSiteCatalog)
-    remote = Settings(home=tmp_path, engine=EngineSettings(cric_url=cric[0]))
+    # engine.cric_url is the older spelling of [sites] backend = "cric": it selects the same CRIC reader.
+    remote = Settings(home=tmp_path, engine=EngineSettings(cric_url=cric[0], cric_timeout_s=5))
+    assert remote.sites.backend == "cric" and remote.sites.cric_url == cric[0]
+    assert remote.sites.cric_timeout_s == 5
     catalog = make_site_catalog(remote)
-    assert isinstance(catalog, CricSiteCatalog)
-    assert len(catalog.list_sites()) == 3
+    assert isinstance(catalog, CricCatalog)
+    sites = {s.name: s for s in catalog.list_sites()}
+    assert sorted(sites) == ["T1_US_FNAL", "T2_CH_CERN", "T3_US_FNALLPC"]  # psn rows only
+    assert set(sites["T1_US_FNAL"].storage) == {"T1_US_FNAL_Disk", "T3_US_FNALLPC"}
+    assert cric[1].requests == [
+        "/api/cms/site/query/?json&preset=site-names&rcsite_state=ANY",
+        "/api/cms/site/query/?json&preset=data-processing&rcsite_state=ANY",
+    ]
 
 
-def test_bad_ca_setting(tmp_path: Path) -> None:
-    with pytest.raises(SiteCatalogError, match=r"engine\.cric_ca"):
-        CricSiteCatalog("https://cms-cric.cern.ch", ca=str(tmp_path / "missing.pem"))
+def test_explicit_sites_section_wins_over_the_older_spelling(tmp_path: Path) -> None:
+    files = {"cric_site_names_file": tmp_path / "a.json", "cric_data_processing_file": tmp_path / "b.json"}
+    settings = Settings(home=tmp_path, engine=EngineSettings(cric_url="https://cric.example"),
+                        sites=SitesSettings(backend="cric", **files))
+    assert settings.sites.cric_url is None and settings.sites.cric_site_names_file == files["cric_site_names_file"]

@@ -3,6 +3,7 @@
 from wms2.db import (  # noqa: F401
     auth_tables,
     catalog_tables,
+    dbs_tables,
     lease_tables,
     reqmgr_tables,
     rucio_tables,

@@ -176,6 +176,13 @@ def prepare_round(session: Session, request_row: RequestRow, workflow_row: Workf
     from wms2.planning.render.writer import write_round
 
     spec = request_spec(request_row)
+    if settings.sites.backend == "cric":  # the site lists must name CRIC processing sites (GLIDEIN_CMSSite)
+        from wms2.services.cric import SiteListError, check_request_sites
+
+        try:
+            check_request_sites(settings, spec.site_whitelist, spec.site_blacklist)
+        except SiteListError as exc:
+            raise PlanningError(str(exc)) from None
     files: list[InputFile] = []
     if spec.input_dataset:
         try:

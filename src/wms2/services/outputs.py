@@ -40,6 +40,7 @@ class OutputFile:
     lumis: dict[int, list[int]] = field(default_factory=dict)
     parents: tuple[str, ...] = ()
     site: str | None = None
+    lumi_events: dict[int, dict[int, int]] = field(default_factory=dict)  # run -> lumi -> events, when known
 
 
 class CatalogWriter(Protocol):

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from wms2.config import Settings
-from wms2.services.catalog import CatalogFile, FileSelection, Replica
+from wms2.services.catalog import CatalogFile, DataCatalog, FileSelection, Replica
+from wms2.services.dbs_backend import DbsBackend
 from wms2.services.local_catalog import LocalCatalog
 from wms2.services.outputs import CatalogWriter, LocalCatalogWriter, OutputFile
 from wms2.services.rucio_gateway import RucioConfig, RucioGateway
@@ -33,10 +34,13 @@ ANY_DISK = "rse_type=DISK&cms_type=real"
 class RucioReplicaCatalog:
     """:class:`~wms2.services.catalog.ReplicaCatalog` on Rucio."""
 
-    def __init__(self, gateway: RucioGateway, site_rses: Mapping[str, str] | None = None) -> None:
+    def __init__(self, gateway: RucioGateway, site_rses: Mapping[str, str] | None = None,
+                 rse_sites: Mapping[str, Sequence[str]] | None = None) -> None:
         self.gw = gateway
         self.scope = gateway.scope
         self.site_rses: Mapping[str, str] = site_rses if site_rses is not None else {}
+        # RSE -> the processing sites that read it (CRIC data-processing); absent = the naming convention
+        self.rse_sites: Mapping[str, Sequence[str]] = rse_sites if rse_sites is not None else {}
         self._tape: frozenset[str] | None = None
 
     def tape_rses(self) -> frozenset[str]:
@@ -58,9 +62,10 @@ class RucioReplicaCatalog:
                 if row.get("name") not in result:
                     continue
                 for rse in sorted(row.get("rses") or {}):
-                    result[row["name"]].append(Replica(rse_site(rse, self.site_rses), rse in tape))
-        for reps in result.values():
-            reps.sort(key=lambda r: (r.is_tape, r.site))
+                    sites = self.rse_sites.get(rse) or (rse_site(rse, self.site_rses),)
+                    result[row["name"]].extend(Replica(site, rse in tape) for site in sites)
+        for lfn, reps in result.items():  # one entry per (site, tape): two RSEs may be read by one site
+            result[lfn] = sorted(set(reps), key=lambda r: (r.is_tape, r.site))
         return result
 
     def request_staging(self, session: Session, blocks: Sequence[str], sites: Sequence[str], comment: str) -> list[str]:
@@ -95,7 +100,7 @@ class CmsCatalog:
     """Files from the file catalog, replicas from Rucio (what planning uses for ``backend = "cms"``)."""
 
     session: Session
-    files_catalog: LocalCatalog
+    files_catalog: DataCatalog  # DBS when catalog.dbs_url is set, else the embedded catalog
     replica_catalog: RucioReplicaCatalog
 
     def dataset_exists(self, dataset: str) -> bool:
@@ -155,8 +160,8 @@ def rucio_config(settings: Settings) -> RucioConfig:
 
 class SiteRses(Mapping[str, str]):
     """Site -> output RSE: ``[catalog] site_rses``, over CRIC's data-processing links when
-    ``engine.cric_url`` is set (read once, on first use; if CRIC cannot be read the CMS naming
-    convention applies and a warning says why)."""
+    ``[sites] backend = "cric"`` (read once, on first use; if CRIC cannot
+    be read the CMS naming convention applies and a warning says why)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -165,16 +170,13 @@ class SiteRses(Mapping[str, str]):
     def _load(self) -> dict[str, str]:
         if self._map is None:
             found: dict[str, str] = {}
-            if self._settings.engine.cric_url:
-                from wms2.services.sites import CricSiteCatalog, SiteCatalogError, site_rse_map
+            if self._settings.sites.backend == "cric":
+                from wms2.services.cric import cric_output_rses
+                from wms2.services.cric_model import CricError
 
                 try:
-                    cric = CricSiteCatalog.from_settings(self._settings)
-                    try:
-                        found = site_rse_map(cric.list_sites())
-                    finally:
-                        cric.close()
-                except SiteCatalogError as exc:
+                    found = cric_output_rses(self._settings)
+                except CricError as exc:
                     log.warning("site -> RSE map: CRIC unreadable, using the CMS naming convention: %s", exc)
             self._map = {**found, **self._settings.catalog.site_rses}
         return self._map
@@ -202,16 +204,26 @@ class CmsBackend:
 
     gateway: RucioGateway
     options: RuleOptions
+    rse_sites: Mapping[str, Sequence[str]] | None = None  # CRIC's readers of each RSE ([sites] backend = "cric")
+    dbs: DbsBackend | None = None  # the file catalog when catalog.dbs_url is set (else the embedded one)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CmsBackend:
-        return cls(RucioGateway(rucio_config(settings)), rule_options(settings))
+        readers: Mapping[str, Sequence[str]] | None = None
+        if settings.sites.backend == "cric":
+            from wms2.services.cric import CricRseReaders
+
+            readers = CricRseReaders(settings)
+        return cls(RucioGateway(rucio_config(settings)), rule_options(settings), readers,
+                   DbsBackend.from_settings(settings) if settings.catalog.dbs_url else None)
 
     def catalog(self, session: Session) -> CmsCatalog:
-        return CmsCatalog(session, LocalCatalog(session), RucioReplicaCatalog(self.gateway, self.options.site_rses))
+        return CmsCatalog(session, self.dbs.catalog() if self.dbs else LocalCatalog(session),
+                          RucioReplicaCatalog(self.gateway, self.options.site_rses, self.rse_sites))
 
     def writer(self, session: Session) -> BothCatalogWriter:
-        return BothCatalogWriter(LocalCatalogWriter(session), RucioCatalogWriter(session, self.gateway, self.options))
+        files = self.dbs.writer(session) if self.dbs else LocalCatalogWriter(session)
+        return BothCatalogWriter(files, RucioCatalogWriter(session, self.gateway, self.options))
 
     def rules(self, session: Session) -> RucioRuleService:
         return RucioRuleService(session, self.gateway, self.options)
