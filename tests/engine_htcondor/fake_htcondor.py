@@ -1,8 +1,8 @@
 """A fake of the ``htcondor2`` bindings for the HTCondor engine tests: fake daemons, real ClassAds.
 
 ``FakeHTCondor`` has the module surface :class:`wms2.engines.htcondor.bindings.CondorPool` uses
-(``Collector``, ``Schedd``, ``Submit``, ``DaemonType``, ``JobAction``, ``SubmitMethod``,
-``HTCondorException``).  ``Submit`` and all ClassAds are the real ``htcondor2``/``classad2`` objects
+(``Collector``, ``Schedd``, ``Submit``, ``DaemonType``, ``AdType``, ``JobAction``,
+``SubmitMethod``, ``HTCondorException``).  ``Submit`` and all ClassAds are the real ``htcondor2``/``classad2`` objects
 (they work offline, reference §6.1); only the collector and schedds are simulated.  Behaviour copied
 from the real bindings (reference §6):
 
@@ -32,6 +32,10 @@ class HTCondorException(Exception):
 
 class DaemonType(enum.IntEnum):
     Schedd = 3
+
+
+class AdType(enum.IntEnum):
+    Schedd = 1
 
 
 class JobAction(enum.IntEnum):
@@ -92,6 +96,7 @@ class FakeHTCondor:
     Submit = htcondor2.Submit
     HTCondorException = HTCondorException
     DaemonType = DaemonType
+    AdType = AdType
     JobAction = JobAction
     SubmitMethod = SubmitMethod
 
@@ -189,6 +194,22 @@ class FakeCollector:
     def locateAll(self, daemon_type: DaemonType) -> list[classad2.ClassAd]:
         self._check("locateAll", daemon_type)
         return [self._location(s) for s in self.fake.schedds.values()]
+
+    def query(self, ad_type: AdType, constraint: str | None = None,
+              projection: list[str] | None = None) -> list[classad2.ClassAd]:
+        """Schedd ads with the job totals a schedd publishes (``TotalRunningJobs``, ``TotalIdleJobs``,
+        ``TotalHeldJobs``), counted from its queue; the ads of stopped schedds stay (as in a real
+        collector until they expire)."""
+        self._check("query", ad_type, constraint, projection)
+        if ad_type != AdType.Schedd:
+            raise HTCondorException(f"unsupported ad type {ad_type}")
+        ads = []
+        for state in self.fake.schedds.values():
+            ad = self._location(state)
+            for attr, status in (("TotalIdleJobs", 1), ("TotalRunningJobs", 2), ("TotalHeldJobs", 5)):
+                ad[attr] = sum(1 for job in state.queue if job.get("JobStatus") == status)
+            ads.append(_project(ad, projection or []))
+        return ads
 
 
 class FakeSchedd:

@@ -55,11 +55,13 @@ def test_least_active_picks_fewest_and_breaks_ties_in_order(engine: HTCondorEngi
         fake.add_dagman(S1, JobStatus=2)
     fake.add_dagman(S2, JobStatus=2)
     fake.add_dagman(S3, JobStatus=2)
-    for _ in range(5):  # many non-DAG jobs do not make S3 busier
-        fake.add_job(S3, JobUniverse=5, JobStatus=2)
     assert engine.choose_schedd() == S2
     engine._settings.schedds = [S3, S2, S1]
     assert engine.choose_schedd() == S3
+    # Issue 15: equal DAG counts are broken by the schedd's job load (collector ad), then by order.
+    for _ in range(5):
+        fake.add_job(S3, JobUniverse=5, JobStatus=2)
+    assert engine.choose_schedd() == S2
 
 
 def test_least_active_skips_unreachable(engine: HTCondorEngine, fake: FakeHTCondor) -> None:

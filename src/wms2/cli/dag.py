@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -16,7 +16,9 @@ from wms2.dagman.model import DagSpec, NodeStatus
 from wms2.dagman.parser import DagParseError, find_cycle, parse_dag
 from wms2.dagman.status_file import read_status_file
 from wms2.engines.base import BadDag, EngineError, SubmitOptions
-from wms2.engines.local.client import LocalEngine, PoolClient, ensure_pool_running
+
+if TYPE_CHECKING:
+    from wms2.engines.local.client import PoolClient
 
 dag_app = typer.Typer(help="Run and inspect DAG files on the local engine.", no_args_is_help=True)
 DagArg = Annotated[Path, typer.Argument(help="DAG input file", exists=True, dir_okay=False)]
@@ -38,6 +40,8 @@ def run(
     json_out: JsonOpt = False,
 ) -> None:
     """Submit DAG_FILE to the local pool (started if needed)."""
+    from wms2.engines.local.client import LocalEngine, ensure_pool_running
+
     settings = settings_for(home)
     spec = _parse_or_exit(dag_file)
     if spec.reject is not None:
@@ -58,7 +62,7 @@ def run(
             console.print(f"DAG submitted as cluster {result.cluster_id}")
         return
     try:
-        info = engine.wait(result.cluster_id, timeout=timeout)
+        info = engine.wait(result.cluster_id, timeout=timeout, schedd=result.schedd)
     except TimeoutError as exc:
         raise fail(str(exc)) from exc
     if json_out:
@@ -153,6 +157,8 @@ def _nodes_from_out(spec: DagSpec, summary: DagmanOutSummary) -> list[dict[str, 
 
 
 def _from_pool(out: dict[str, Any], dag_file: Path, home: Path | None) -> bool:
+    from wms2.engines.local.client import PoolClient
+
     settings = settings_for(home)
     client = PoolClient(settings.pool_dir, settings.engine.pool_host)
     if client.ping() is None:
@@ -189,6 +195,8 @@ def status(dag_file: DagArg, home: HomeOpt = None, json_out: JsonOpt = False) ->
 
 
 def _act(action: str, cluster: int, home: Path | None, reason: str) -> None:
+    from wms2.engines.local.client import LocalEngine
+
     engine = LocalEngine(settings_for(home))
     try:
         getattr(engine, action)(cluster, "local", *([reason] if action != "release" else []))

@@ -28,9 +28,10 @@ class CycleWaiter:
         self.lifecycle = settings.lifecycle
         self._signal: Callable[[], Hashable] = _no_signal
         if settings.engine.kind == "local":
-            from wms2.engines.local.watch import DagStateWatch
+            from wms2.engines.local.pools import pool_names, pool_spool
+            from wms2.engines.local.watch import PoolsWatch
 
-            self._signal = DagStateWatch(settings.pool_dir).signature
+            self._signal = PoolsWatch([pool_spool(settings, name) for name in pool_names(settings)]).signature
         self._seen = self._signal()
 
     def wait(self, transitions: int = 0) -> None:

@@ -28,7 +28,7 @@ from wms2.core.workers import HandlerContext, LaunchOutcome, LaunchResult
 from wms2.db.base import utcnow
 from wms2.db.tables import DagHistoryRow, DagRow, ProcessingBlockRow, RequestRow, WorkflowRow
 from wms2.domain.enums import BlockStatus, DAGStatus
-from wms2.engines.base import Engine, SubmitOptions
+from wms2.engines.base import Engine, ScheddsFull, SubmitOptions
 from wms2.planning.round import PlanningError
 from wms2.planning.service import PreparedRound, prepare_round
 
@@ -97,7 +97,11 @@ class PlanningLauncher:
 
     def _submit(self, ctx: HandlerContext, request: RequestRow, dag: DagRow) -> LaunchResult:
         options = SubmitOptions(batch_name=f"{request.name}-r{dag.round}")
-        result = self.engine.submit_dag(Path(dag.dag_file), options)
+        try:
+            result = self.engine.submit_dag(Path(dag.dag_file), options)
+        except ScheddsFull as exc:  # back-pressure, not a fault: the ready DAG is submitted by a later cycle
+            return LaunchResult(LaunchOutcome.deferred, f"DAG {dag.id} ready, not submitted: {exc}", dag.id,
+                                expected_wait=True)
         dag.cluster_id, dag.schedd_name, dag.submitted_at = result.cluster_id, result.schedd, utcnow()
         transition_dag(ctx.session, dag, DAGStatus.submitted, f"submitted as {result.cluster_id} on {result.schedd}")
         kind = f" ({dag.rescue_kind} rescue)" if dag.rescue_kind else ""

@@ -55,7 +55,7 @@ def build_workers(settings: Settings, db: Database, engine: Engine | None = None
             ensure_pool_running(settings)
         engine = make_engine(settings)
     outputs = build_output_manager(settings)
-    return Workers(
+    workers = Workers(
         launcher=PlanningLauncher(engine=engine, catalog=build_planning_catalog(settings), outputs=outputs),
         engine=engine,
         extra_handlers={
@@ -65,6 +65,11 @@ def build_workers(settings: Settings, db: Database, engine: Engine | None = None
         },
         cycle_tasks=[ReqMgrSync(settings, engine)] if settings.reqmgr2.teams else [],
     )
+    if settings.engine.kind == "local" and settings.engine.restart_dead_pools:
+        from wms2.engines.local.keeper import PoolKeeper
+
+        workers.cycle_tasks.append(PoolKeeper())
+    return workers
 
 
 def build_operator(settings: Settings, engine: Engine) -> Operator:

@@ -17,6 +17,11 @@ class ScheddUnreachable(EngineError):
     """The schedd (or the local pool daemon) did not answer."""
 
 
+class ScheddsFull(EngineError):
+    """Every schedd that answered is at its per-schedd cap (``engine.schedd_max_dags``/``_jobs``): the
+    DAG waits for the next cycle; nothing is wrong."""
+
+
 class JobUnknown(EngineError):
     """The schedd answered but has no such DAGMan job (neither in the queue nor in its history)."""
 

@@ -1,8 +1,8 @@
 """The thin adapter between the HTCondor engine and the ``htcondor2`` bindings.
 
 Every call into the bindings goes through :class:`CondorPool`; tests hand it a fake module with the
-same surface (``Collector``, ``Schedd``, ``Submit``, ``DaemonType``, ``JobAction``, ``SubmitMethod``,
-``HTCondorException``).  Results leave this module as plain ``dict`` objects, so the engine never
+same surface (``Collector``, ``Schedd``, ``Submit``, ``DaemonType``, ``AdType``, ``JobAction``,
+``SubmitMethod``, ``HTCondorException``).  Results leave this module as plain ``dict`` objects, so the engine never
 sees a ClassAd.  Binding facts used here are from ``dagman-reference.md`` §6.
 """
 
@@ -77,6 +77,21 @@ class CondorPool:
                     names.append(name)
                     self._locations[name] = ad
         return names
+
+    def schedd_ads(self, projection: list[str]) -> dict[str, dict[str, Any]]:
+        """The collector's schedd ads (``Collector.query(AdType.Schedd)``, reference §6.2) by name, with
+        ``Name`` and ``projection`` (e.g. the job totals the schedd publishes)."""
+        try:
+            ads = self._collector().query(self._b.AdType.Schedd, projection=["Name", *projection])
+        except self._b.HTCondorException as exc:
+            raise ScheddUnreachable(f"collector {self._collector_name()} did not answer: {exc}") from exc
+        out: dict[str, dict[str, Any]] = {}
+        for ad in ads:
+            plain = plain_ad(ad)
+            name = plain.get("Name")
+            if isinstance(name, str) and name:
+                out[name] = plain
+        return out
 
     def _location(self, schedd: str) -> tuple[Any, bool]:
         with self._lock:

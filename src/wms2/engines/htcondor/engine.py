@@ -33,14 +33,15 @@ from wms2.engines.htcondor.from_dag import FromDagRunner
 from wms2.engines.htcondor.policy import (
     ACTIVE_DAGMAN_CONSTRAINT,
     COUNT_PROJECTION,
+    SCHEDD_JOB_ATTRIBUTES,
     RoundRobin,
-    least_active,
 )
+from wms2.engines.placement import ScheddCaps, ScheddLoad, place_dag
 
 log = logging.getLogger(__name__)
 
 # A ClassAd attribute name usable in ``My.<name> = value`` (SubmitOptions.extra_attributes).
-_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 # A constraint that matches nothing: used by ``ping`` to make the schedd answer a trivial query.
 _PING_CONSTRAINT = "false"
 
@@ -77,11 +78,52 @@ class HTCondorEngine(Engine):
         """Active top-level DAGMan jobs on ``schedd`` (see :mod:`.policy`)."""
         return len(self._pool.query(schedd, ACTIVE_DAGMAN_CONSTRAINT, COUNT_PROJECTION))
 
-    def choose_schedd(self) -> str:
+    def caps(self) -> ScheddCaps:
+        return ScheddCaps(self._settings.schedd_max_dags, self._settings.schedd_max_jobs)
+
+    def job_totals(self) -> dict[str, int]:
+        """Running + idle jobs per schedd, from the collector's schedd ads; {} when the collector does
+        not answer (placement then goes by DAG counts alone, logged)."""
+        try:
+            ads = self._pool.schedd_ads(list(SCHEDD_JOB_ATTRIBUTES))
+        except ScheddUnreachable as exc:
+            log.warning("schedd job totals unknown, placing by DAG counts only: %s", exc)
+            return {}
+        totals: dict[str, int] = {}
+        for name, ad in ads.items():
+            values = [ad.get(attr) for attr in SCHEDD_JOB_ATTRIBUTES]
+            totals[name] = sum(v for v in values if isinstance(v, int) and not isinstance(v, bool))
+        return totals
+
+    def schedd_loads(self) -> tuple[list[ScheddLoad], dict[str, str]]:
+        """The load of every schedd that answers (configured order), and why the others did not."""
         names = self.schedd_names()
+        jobs = self.job_totals()
+        loads: list[ScheddLoad] = []
+        unreachable: dict[str, str] = {}
+        for name in names:
+            try:
+                loads.append(ScheddLoad(name, self.count_active_dags(name), jobs.get(name, 0)))
+            except ScheddUnreachable as exc:
+                log.warning("schedd %s left out of the placement: %s", name, exc)
+                unreachable[name] = str(exc)
+        return loads, unreachable
+
+    def choose_schedd(self) -> str:
+        caps = self.caps()
         if self._settings.schedd_policy == "round_robin":
-            return self._round_robin(names, self.ping)
-        return least_active(names, self.count_active_dags)
+            if caps == ScheddCaps():
+                return self._round_robin(self.schedd_names(), self.ping)
+            loads, unreachable = self.schedd_loads()
+            by_name = {load.name: load for load in loads}
+            try:
+                return self._round_robin(list(by_name) + list(unreachable),
+                                         lambda name: name in by_name and caps.admits(by_name[name]))
+            except ScheddUnreachable:
+                place_dag(loads, caps, unreachable)  # raises the precise error: none answered, or all full
+                raise
+        loads, unreachable = self.schedd_loads()
+        return place_dag(loads, caps, unreachable)
 
     # Engine interface ----------------------------------------------------------------------------
     def submit_dag(self, dag_file: Path, options: SubmitOptions) -> SubmitResult:

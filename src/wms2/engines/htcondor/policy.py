@@ -14,6 +14,9 @@ All users' DAGs count, not only WMS2's: they all load the schedd.  Unreachable s
 go to the earlier schedd in the configured (or collector) order.
 
 ``round_robin``: the next reachable schedd after the one chosen last time, in list order.
+
+Both policies respect the per-schedd caps (:class:`ScheddCaps`); the load-based choice itself is the
+pure function :func:`wms2.engines.placement.place_dag`, shared with the local engine's pools.
 """
 
 from __future__ import annotations
@@ -23,10 +26,14 @@ import threading
 from collections.abc import Callable
 
 from wms2.engines.base import ScheddUnreachable
+from wms2.engines.placement import ScheddCaps, ScheddLoad, place_dag
 
 log = logging.getLogger(__name__)
 
 JOB_UNIVERSE_SCHEDULER = 7
+# Attributes of the schedd ad (collector, ``AdType.Schedd``) that measure its job load: the jobs it
+# runs and the jobs it holds idle, of every universe and user (all of them load the schedd).
+SCHEDD_JOB_ATTRIBUTES: tuple[str, ...] = ("TotalRunningJobs", "TotalIdleJobs")
 ACTIVE_DAGMAN_CONSTRAINT = (
     f"JobUniverse == {JOB_UNIVERSE_SCHEDULER} && OtherJobRemoveRequirements =!= undefined"
     " && DAGManJobId =?= undefined && (JobStatus == 1 || JobStatus == 2 || JobStatus == 5)"
@@ -40,20 +47,16 @@ Reachable = Callable[[str], bool]
 
 
 def least_active(names: list[str], count_active: ActiveCounter) -> str:
-    counts: dict[str, int] = {}
-    errors: list[str] = []
+    """The schedd with the fewest active DAGs (no caps, no job counts): :func:`place_dag` on DAG counts."""
+    loads: list[ScheddLoad] = []
+    unreachable: dict[str, str] = {}
     for name in names:
         try:
-            counts[name] = count_active(name)
+            loads.append(ScheddLoad(name, count_active(name)))
         except ScheddUnreachable as exc:
             log.warning("schedd %s skipped by least_active: %s", name, exc)
-            errors.append(str(exc))
-    if not counts:
-        raise ScheddUnreachable("no schedd answered: " + "; ".join(errors or ["no schedd configured"]))
-    best = min(counts.values())
-    chosen = next(name for name in names if counts.get(name) == best)
-    log.debug("least_active: %s among %s", chosen, counts)
-    return chosen
+            unreachable[name] = str(exc)
+    return place_dag(loads, ScheddCaps(), unreachable)
 
 
 class RoundRobin:

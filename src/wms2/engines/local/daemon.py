@@ -60,7 +60,9 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path == "/ping":
             self._reply(200, {"ok": True, "pid": os.getpid(), "protocol": PROTOCOL_VERSION,
                               "spool": str(sched.spool), "dags": len(sched.runs),
-                              "sites": [s.site for s in sched.pool.slots]})
+                              "sites": [s.site for s in sched.pool.slots],
+                              # load for placement over several pools (issue 15): like a schedd ad
+                              "active_dags": sched.records.active_top_level(), "jobs": len(sched.pool.jobs)})
         elif url.path == "/query":
             info = sched.info(int(params.get("cluster", "-1")))
             self._reply(200, info) if info else self._reply(404, {"error": "unknown cluster", "kind": "unknown"})

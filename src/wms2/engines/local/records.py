@@ -100,6 +100,11 @@ class RecordStore:
         with self._lock:
             return sorted(self._records.values(), key=lambda r: r.cluster)
 
+    def active_top_level(self) -> int:
+        """Top-level DAG jobs in the queue (running or held): the pool's DAG load for placement."""
+        with self._lock:
+            return sum(1 for r in self._records.values() if r.parent is None and r.state != "done")
+
     def update(self, cluster: int, **changes: Any) -> None:
         with self._lock:
             record = self._records.get(cluster)

@@ -74,3 +74,13 @@ class DagStateWatch:
 
 def _racy(mtime_ns: int) -> bool:
     return time.time_ns() - mtime_ns < RACY_NS
+
+
+class PoolsWatch:
+    """:class:`DagStateWatch` over several pool spools (``engine.local_pools``): one signature for all."""
+
+    def __init__(self, spools: list[Path]) -> None:
+        self.watches = [DagStateWatch(spool) for spool in spools]
+
+    def signature(self) -> tuple[frozenset[tuple[str, str]], ...]:
+        return tuple(watch.signature() for watch in self.watches)
