@@ -89,3 +89,15 @@ def test_bad_inputs_name_the_file(tmp_path: Path, cfg: ValidationSettings, sets:
     junk.write_bytes(b"not a ROOT file")
     with pytest.raises(ValidationError, match=r"junk\.root"):
         _run([junk], sets.ref, cfg)
+
+
+def test_progress_reports_both_passes(sets: Sets, cfg: ValidationSettings) -> None:
+    seen: list[tuple[str, int, int]] = []
+    compare(from_files([str(p) for p in sets.ref]), from_files([str(p) for p in sets.other_seed]), cfg,
+            progress=lambda stage, done, total: seen.append((stage, done, total)))
+    headers = [s for s in seen if s[0] == "headers"]
+    scan = [s for s in seen if s[0] == "scan"]
+    assert headers == [("headers", i, 4) for i in range(5)]  # 2 files a side, read once each
+    assert seen.index(headers[-1]) < seen.index(scan[0])  # the header pass first
+    total = scan[0][2]
+    assert total >= 4 and scan == [("scan", i, total) for i in range(total + 1)]

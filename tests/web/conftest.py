@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,24 +89,18 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("web")
-    home = root / "home"
-    port = _free_port()
-    settings = prepare(home, reset=True, overrides={"api": {"port": port}, "lifecycle": {"cycle_seconds": 0.5}})
-    seeded = seed_database(settings, root / "dags")
-    tokens = _tokens(settings)
-    log = (root / "serve.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "wms2.cli", "serve", "--home", str(home), "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+@contextmanager
+def serve(settings: Settings, log_path: Path) -> Iterator[str]:
+    """``wms2 serve`` on ``settings.home`` (port ``settings.api.port``) in a subprocess until the block ends;
+    yields its base URL once healthy.  The operator token is then in ``<home>/operator.token``."""
+    log = log_path.open("wb")
+    port = settings.api.port
+    command = [sys.executable, "-m", "wms2.cli", "serve", "--home", str(settings.home), "--port", str(port)]
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(base, proc)
-        tokens["operator"] = (home / "operator.token").read_text().strip()  # printed once by wms2 serve
-        shots = Path(os.environ.get("WMS2_WEB_SCREENSHOTS", root / "screenshots"))
-        shots.mkdir(parents=True, exist_ok=True)
-        yield Server(base, settings, tokens, seeded, shots)
+        yield base
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -116,6 +111,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         from wms2.engines.local_engine import stop_pool
 
         stop_pool(settings)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("web")
+    home = root / "home"
+    port = _free_port()
+    settings = prepare(home, reset=True, overrides={"api": {"port": port}, "lifecycle": {"cycle_seconds": 0.5}})
+    seeded = seed_database(settings, root / "dags")
+    tokens = _tokens(settings)
+    with serve(settings, root / "serve.log") as base:
+        tokens["operator"] = (home / "operator.token").read_text().strip()  # printed once by wms2 serve
+        shots = Path(os.environ.get("WMS2_WEB_SCREENSHOTS", root / "screenshots"))
+        shots.mkdir(parents=True, exist_ok=True)
+        yield Server(base, settings, tokens, seeded, shots)
 
 
 @pytest.fixture(scope="module")

@@ -53,10 +53,15 @@ class _Pool:
             ctx.set_forkserver_preload(["wms2.validation.scan"])
             self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
 
-    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
-        if self._executor is None:
-            return [fn(item) for item in items]
-        return list(self._executor.map(fn, items))
+    def map(self, fn: Callable[[T], R], items: Iterable[T], tick: Callable[[], None] | None = None) -> list[R]:
+        """Results in input order; ``tick()`` after each one (progress reports)."""
+        results = (fn(item) for item in items) if self._executor is None else self._executor.map(fn, items)
+        out = []
+        for result in results:
+            out.append(result)
+            if tick is not None:
+                tick()
+        return out
 
     def close(self) -> None:
         if self._executor is not None:
@@ -190,22 +195,42 @@ def _merge(tasks: list[ScanTask], results: list[ScanResult]) -> tuple[dict, dict
     return moments, counts
 
 
-def compare(ref: SideInput, new: SideInput, cfg: ValidationSettings) -> ValidationResult:
-    """Compare every numeric branch of every tree of the two sides (see the module doc)."""
+#: ``progress(stage, done, total)``: stage ``headers`` counts files, ``scan`` counts entry-range tasks.
+Progress = Callable[[str, int, int], None]
+
+
+def _ticker(progress: Progress | None, stage: str, total: int) -> Callable[[], None] | None:
+    if progress is None:
+        return None
+    done = [0]
+    progress(stage, 0, total)
+
+    def tick() -> None:
+        done[0] += 1
+        progress(stage, done[0], total)
+
+    return tick
+
+
+def compare(ref: SideInput, new: SideInput, cfg: ValidationSettings,
+            progress: Progress | None = None) -> ValidationResult:
+    """Compare every numeric branch of every tree of the two sides (see the module doc); ``progress``
+    is called as the two passes advance (from this thread)."""
     started = time.monotonic()
     files = list(dict.fromkeys([*ref.files, *new.files]))
     prefix = max(1, math.ceil(cfg.sample_size / max(min(len(ref.files), len(new.files)), 1)))
     groups = _pair_groups(ref, new)
     pool = _Pool(cfg.workers)
     try:
-        schemas = dict(zip(files, pool.map(partial(read_schema, prefix_entries=prefix), files), strict=True))
+        schemas = dict(zip(files, pool.map(partial(read_schema, prefix_entries=prefix), files,
+                                           _ticker(progress, "headers", len(files))), strict=True))
         partial_results = _Partial()
         plan = _plan(groups, schemas, cfg, partial_results)
         samples = _samples(plan, groups, schemas)
         binnings = {key: make_binning(integer, samples.get(key, np.zeros(0)), cfg.fine_bins, cfg.tail_quantile)
                     for key, integer in plan.integer.items()}
         tasks = [replace(t, binnings={b: binnings[(t.key[1], t.key[2], b)] for b in t.branches}) for t in plan.tasks]
-        results: list[ScanResult] = pool.map(scan, tasks)
+        results: list[ScanResult] = pool.map(scan, tasks, _ticker(progress, "scan", len(tasks)))
     finally:
         pool.close()
     moments, counts = _merge(tasks, results)

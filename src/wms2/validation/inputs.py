@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from wms2.db.catalog_tables import CatalogDatasetRow, CatalogFileRow
 from wms2.db.tables import RequestRow
 from wms2.domain.safety import check_name
 from wms2.services.catalog import CatalogError
@@ -65,6 +66,29 @@ def looks_like_request(spec: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+@dataclass(frozen=True)
+class RegisteredOutput:
+    """A dataset's valid registered files in the local catalog."""
+
+    dataset: str
+    files: int
+    bytes: int
+
+
+def registered_outputs(session: Session, datasets: Sequence[str] | None = None) -> dict[str, RegisteredOutput]:
+    """Datasets with at least one valid registered file (all of them, or those among ``datasets``):
+    one grouped query, no file listed."""
+    query = (select(CatalogDatasetRow.name, func.count(CatalogFileRow.id),
+                    func.coalesce(func.sum(CatalogFileRow.size), 0))
+             .join(CatalogFileRow, CatalogFileRow.dataset_id == CatalogDatasetRow.id)
+             .where(CatalogFileRow.is_valid.is_(True)).group_by(CatalogDatasetRow.name))
+    if datasets is not None:
+        if not datasets:
+            return {}
+        query = query.where(CatalogDatasetRow.name.in_(list(datasets)))
+    return {name: RegisteredOutput(name, int(n), int(size)) for name, n, size in session.execute(query)}
 
 
 def from_request(session: Session, storage_root: Path, name: str) -> SideInput:

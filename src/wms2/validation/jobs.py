@@ -8,9 +8,12 @@ are queued again when the runner starts.  No request status changes.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import or_, select
@@ -25,18 +28,35 @@ from wms2.validation.model import ValidationError
 log = logging.getLogger(__name__)
 REPORT_HTML = "report.html"
 REPORT_JSON = "report.json"
+NOTE_JSON = "job.json"  # why the validation was started (the table has no column for it)
 
 
 def validations_dir(settings: Settings) -> Path:
     return Path(settings.home) / "validations"
 
 
-def create(db: Database, ref: str, new: str, by: str) -> int:
+def create(db: Database, ref: str, new: str, by: str, reason: str | None = None,
+           settings: Settings | None = None) -> int:
+    """Insert a queued validation; a ``reason`` is kept in ``<home>/validations/<id>/job.json``."""
     with db.session() as session:
         row = ValidationRow(ref=ref, new=new, status="queued", created_by=by, created_at=utcnow())
         session.add(row)
         session.flush()
-        return row.id
+        vid = row.id
+    if reason and settings is not None:
+        out = validations_dir(settings) / str(vid)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / NOTE_JSON).write_text(json.dumps({"reason": reason, "by": by}), encoding="utf-8")
+    return vid
+
+
+def reason_of(settings: Settings, vid: int) -> str | None:
+    """The reason given when validation ``vid`` was started, if any."""
+    note = validations_dir(settings) / str(vid) / NOTE_JSON
+    if not note.is_file():
+        return None
+    value = json.loads(note.read_text(encoding="utf-8")).get("reason")
+    return value if isinstance(value, str) else None
 
 
 def _finish(db: Database, vid: int, **values: object) -> None:
@@ -48,7 +68,17 @@ def _finish(db: Database, vid: int, **values: object) -> None:
             row.finished_at = utcnow()
 
 
-def run_validation(settings: Settings, db: Database, vid: int) -> None:
+@dataclass(frozen=True)
+class JobProgress:
+    """How far a running validation is: ``stage`` ``headers`` (files read) or ``scan`` (entry ranges)."""
+
+    stage: str
+    done: int
+    total: int
+
+
+def run_validation(settings: Settings, db: Database, vid: int,
+                   progress: Callable[[str, int, int], None] | None = None) -> None:
     """Run one validation to its end; the outcome (report or error) is recorded in its row."""
     with db.session() as session:
         row = session.get(ValidationRow, vid)
@@ -63,7 +93,7 @@ def run_validation(settings: Settings, db: Database, vid: int) -> None:
         from wms2.validation.compare import compare
         from wms2.validation.report import render_html
 
-        result = compare(sides[0], sides[1], settings.validation)
+        result = compare(sides[0], sides[1], settings.validation, progress)
         out = validations_dir(settings) / str(vid)
         out.mkdir(parents=True, exist_ok=True)
         (out / REPORT_JSON).write_text(result.model_dump_json(), encoding="utf-8")
@@ -91,6 +121,8 @@ class ValidationRunner:
         self._idle.set()
         self._pending = 0
         self._lock = threading.Lock()
+        self._waiting: list[int] = []  # queued ids, in order
+        self._progress: dict[int, JobProgress] = {}  # the running validation's progress (in memory only)
 
     def start(self) -> None:
         """Start the thread after queueing what a previous server left unfinished."""
@@ -107,7 +139,24 @@ class ValidationRunner:
         with self._lock:
             self._pending += 1
             self._idle.clear()
+            self._waiting.append(vid)
         self._queue.put(vid)
+
+    def progress(self, vid: int) -> JobProgress | None:
+        """The progress of validation ``vid`` while it runs in this process, else None."""
+        with self._lock:
+            return self._progress.get(vid)
+
+    def queue_position(self, vid: int) -> int | None:
+        """1 = the next to run; None when ``vid`` is not waiting in this process."""
+        with self._lock:
+            return self._waiting.index(vid) + 1 if vid in self._waiting else None
+
+    def _report(self, vid: int) -> Callable[[str, int, int], None]:
+        def report(stage: str, done: int, total: int) -> None:
+            with self._lock:
+                self._progress[vid] = JobProgress(stage, done, total)
+        return report
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """True once every submitted validation has finished (tests, shutdown)."""
@@ -116,10 +165,14 @@ class ValidationRunner:
     def _loop(self) -> None:
         while True:
             vid = self._queue.get()
+            with self._lock:
+                if vid in self._waiting:
+                    self._waiting.remove(vid)
             try:
-                run_validation(self.settings, self.db, vid)
+                run_validation(self.settings, self.db, vid, self._report(vid))
             finally:
                 with self._lock:
+                    self._progress.pop(vid, None)
                     self._pending -= 1
                     if self._pending == 0:
                         self._idle.set()

@@ -2,6 +2,7 @@
 // and log tails), outputs (blocks), audit trail, validations, the spec (collapsed).
 import { actionDialog, api, ApiError, badge, bar, can, duration, fill, h, num, pct, route, session, table, when } from "./lib.js";
 import { chart } from "./charts.js";
+import { validationsPanel } from "./validate.js";
 
 const TERMINAL = ["completed", "failed", "aborted"];
 const ERRORS_EVERY = 5;
@@ -42,6 +43,7 @@ export function requestPage(app, name) {
       h("section", { class: "panel" }, h("h2", {}, "Validations"), validations)),
     h("section", { class: "panel" }, h("h2", {}, "Audit trail"), audit),
     h("section", { class: "panel" }, h("details", {}, h("summary", {}, "Request specification"), spec)));
+  const validationsCtl = validationsPanel(validations, name);
   let lastActionsKey = null;
   let ticks = 0;
 
@@ -73,7 +75,7 @@ export function requestPage(app, name) {
     fill(audit, table(["At", "From", "To", "By", "Reason"], req.status_transitions.slice().reverse().map((t) => h("tr", {},
       h("td", {}, when(t.at)), h("td", {}, t.from ? badge(t.from) : "–"), h("td", {}, badge(t.to)), h("td", { class: "who-cell" }, t.by), h("td", { class: "name" }, t.reason)))));
     if (!spec.textContent) spec.textContent = JSON.stringify(req.spec, null, 2);
-    drawValidations(enc);
+    await validationsCtl.refresh();
   }
 
   function drawSummary(req, progress) {
@@ -153,22 +155,6 @@ export function requestPage(app, name) {
     fill(blocks, list.length ? table(["Round ", "Dataset", "Status", "WUs ", "Catalog block"], list.map((b) => h("tr", {},
       h("td", { class: "num" }, b.round), h("td", { class: "name" }, b.dataset), h("td", {}, badge(b.status)),
       h("td", { class: "num" }, `${b.work_units_done}/${b.work_units}`), h("td", { class: "name" }, b.catalog_block || "–")))) : h("p", { class: "muted" }, "No output block yet."));
-  }
-
-  async function drawValidations(enc) {
-    if (validations.dataset.loaded) return;
-    validations.dataset.loaded = "1";
-    try {
-      const data = await api(`validations?request=${enc}`);
-      const items = Array.isArray(data) ? data : data.items || [];
-      fill(validations, items.length ? table(["#", "Reference → new", "Status", "Verdict", "Report"], items.map((v) => h("tr", {},
-        h("td", {}, v.id), h("td", { class: "name" }, `${v.ref} → ${v.new}`), h("td", {}, badge(v.status)),
-        h("td", {}, v.verdict ? badge(v.verdict) : v.error || "–"),
-        h("td", {}, v.report_url && String(v.report_url).startsWith("/") ? h("a", { href: v.report_url, target: "_blank", rel: "noopener" }, "report") : "–"))))
-        : h("p", { class: "muted" }, "No validation report for this request."));
-    } catch {
-      fill(validations, h("p", { class: "muted" }, "Physics validation reports are not available on this server."));
-    }
   }
 
   function actButton(label, id, onclick, danger = false) {
