@@ -22,6 +22,9 @@ DEFAULT_HOME = ".wms2"
 
 class LifecycleSettings(BaseModel):
     cycle_seconds: float = Field(60.0, gt=0, description="main loop period")
+    api_yield_max_seconds: float = Field(
+        0.05, ge=0, description="in wms2 serve, longest wait of the cycle for API requests in flight between"
+        " two requests (never longer in all than the cycle has worked); 0 = no wait")
     # Stuck-detection timeouts per status, in seconds (design §6.2). None = no timeout.
     timeout_submitted: float | None = 3600.0
     timeout_queued: float | None = 7 * 86400.0

@@ -140,3 +140,27 @@ def test_every_schedd_gone(fake: FakeHTCondor, dag: Path) -> None:
         state.up = False
     with pytest.raises(ScheddUnreachable, match="no schedd answered"):
         make_engine(fake, schedd_max_dags=5).submit_dag(dag, SubmitOptions())
+
+
+class WithBatchName(DescriptionOnly):
+    """Adds the batch name as ``Submit.from_dag`` writes it (tests/engine_htcondor/test_from_dag.py)."""
+
+    def run(self, dag_file: Path, options: SubmitOptions) -> str:
+        return super().run(dag_file, options) + f'My.JobBatchName = "{options.batch_name}"\n'
+
+
+def test_a_submission_is_found_by_its_batch_name_in_queue_or_history(fake: FakeHTCondor, dag: Path) -> None:
+    engine = make_engine(fake)
+    engine._from_dag = WithBatchName()  # type: ignore[assignment]
+    assert engine.find_submitted("req-r0-d1") is None
+    engine.submit_dag(dag, SubmitOptions(batch_name="req-r0-d0"))
+    first = engine.submit_dag(dag, SubmitOptions(batch_name="req-r0-d1"))
+    assert first.schedd == S2
+    assert engine.find_submitted("req-r0-d1") == first
+    fake.finish(S2, first.cluster_id, ExitCode=0)
+    assert engine.find_submitted("req-r0-d1") == first  # from the history
+    fake.schedds[S3].up = False
+    with pytest.raises(ScheddUnreachable):
+        engine.find_submitted("req-r0-d9")
+    with pytest.raises(ValueError, match="batch name"):
+        engine.find_submitted('x" || true || "')

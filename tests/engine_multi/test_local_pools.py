@@ -169,3 +169,18 @@ def test_a_pool_that_cannot_start_is_left_out(tmp_path: Path) -> None:
         stop_pool(settings)
     with pytest.raises(ScheddUnreachable, match="cannot start"):
         ensure_pool_running(settings, "b")
+
+
+def test_a_submission_is_found_by_its_batch_name_running_or_ended(pools: Settings, tmp_path: Path) -> None:
+    gate = Gate(tmp_path / "gate")
+    engine = LocalEngine(pools)
+    assert engine.find_submitted("req-r0-d1") is None
+    for i in range(2):  # other DAGs on the other pools, so the search must look at every pool
+        engine.submit_dag(tiny_dag(tmp_path / f"other{i}", gate, tmp_path / "starts.log"), SubmitOptions())
+    dag = tiny_dag(tmp_path / "mine", gate, tmp_path / "starts.log")
+    result = engine.submit_dag(dag, SubmitOptions(batch_name="req-r0-d1"))
+    assert engine.find_submitted("req-r0-d1") == result  # running
+    assert engine.find_submitted("req-r0-d2") is None
+    gate.open()
+    engine.wait(result.cluster_id, timeout=WAIT_S, schedd=result.schedd)
+    assert engine.find_submitted("req-r0-d1") == result  # ended: still found, never submitted again

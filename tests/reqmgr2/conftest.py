@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
+from wms2.config import load_settings
 from wms2.devservices.reqmgr2.install import installation
 from wms2.devservices.reqmgr2.server import start, stop
+from wms2.engines.local_engine import stop_pool
 
 START_TIMEOUT_S = 180.0
 
@@ -29,3 +31,12 @@ def reqmgr2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         yield state
     finally:
         stop(home)
+
+
+@pytest.fixture(autouse=True)
+def _no_pool_left_behind(tmp_path: Path) -> Iterator[None]:
+    """Every WMS2 home a test made under ``tmp_path`` has its local pool daemon stopped afterwards (the
+    in-process lifecycle starts one and, unlike ``wms2 demo``, leaves it running)."""
+    yield
+    for toml in sorted(tmp_path.glob("*/wms2.toml")):
+        stop_pool(load_settings(toml.parent))

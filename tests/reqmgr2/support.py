@@ -13,14 +13,14 @@ from typing import Any
 
 import httpx
 
-from wms2.config import Settings
+from wms2.config import ReqMgr2Settings, Settings
 from wms2.core.demo import prepare
 from wms2.core.lifecycle import LifecycleManager
 from wms2.core.service import init_home
 from wms2.core.wiring import build_workers
 from wms2.db.session import Database
 from wms2.devservices.reqmgr2.couch import CouchSetup
-from wms2.services.reqmgr_sync_client import frontend_headers
+from wms2.services.reqmgr_sync_client import ReqMgr2SyncClient, frontend_headers
 
 WMCORE_CLIENT = Path(__file__).with_name("wmcore_client.py")
 OPERATOR_DN = "/DC=ch/DC=cern/OU=Organic Units/OU=Users/CN=wms2test/CN=000000/CN=Test Operator"
@@ -29,6 +29,8 @@ OTHER_TEAM = "wmagent-production"
 SITES = ["T2_XX_SiteA", "T1_XX_SiteB"]  # the demo's local sites (wms2.core.demo.DEMO_SITES)
 RELEASE, ARCH = "CMSSW_13_0_0", "el8_amd64_gcc11"
 # ReqMgr2 refuses WMS2's own request arguments (WMS2Simulator): the simulator defaults come from settings.
+# As tests/e2e: a cycle at the latest every 0.5 s, the pool daemon polls its stop file every 50 ms.
+DRIVER: dict[str, dict[str, Any]] = {"lifecycle": {"cycle_seconds": 0.5}, "engine": {"server_poll_s": 0.05}}
 FAST_SIMULATOR = {"simulator_cpu_seconds_per_event": 0.0005, "simulator_memory_mb": 150,
                   "simulator_size_per_event_kb": 2}
 
@@ -103,20 +105,47 @@ def taskchain(state: dict[str, Any], string: str, events: int = 400) -> dict[str
     return doc
 
 
+def assignment(team: str, processing: str) -> dict[str, Any]:
+    return {"Team": team, "SiteWhitelist": SITES, "AcquisitionEra": "WMS2Live2026",
+            "ProcessingString": processing, "ProcessingVersion": 1, "Dashboard": "production",
+            "MergedLFNBase": "/store/mc", "UnmergedLFNBase": "/store/unmerged"}
+
+
 def create_and_assign(state: dict[str, Any], doc: dict[str, Any], team: str, processing: str) -> str:
     """Create with WMCore's client, approve, assign to ``team`` (as an operator would)."""
-    name = str(wmcore(state, "create", doc=doc)["name"])
-    wmcore(state, "status", name=name, status="assignment-approved")
-    wmcore(state, "update", name=name, fields={
-        "RequestStatus": "assigned", "Team": team, "SiteWhitelist": SITES, "AcquisitionEra": "WMS2Live2026",
-        "ProcessingString": processing, "ProcessingVersion": 1, "Dashboard": "production",
-        "MergedLFNBase": "/store/mc", "UnmergedLFNBase": "/store/unmerged"})
+    return assign_all(state, [(doc, team, processing)])[0]
+
+
+def assign_all(state: dict[str, Any], orders: list[tuple[dict[str, Any], str, str]]) -> list[str]:
+    """Several (document, team, ProcessingString) at once, with one WMCore client process."""
+    docs = [{"doc": doc, "assignment": assignment(team, processing)} for doc, team, processing in orders]
+    return [str(n) for n in wmcore(state, "assign", docs=docs)["names"]]
+
+
+def operator_client(state: dict[str, Any]) -> ReqMgr2SyncClient:
+    """An operator's writes from the test process itself (cheaper than WMCore's client where the
+    acceptance does not ask for it): signed front-end headers with the operator's DN."""
+    return ReqMgr2SyncClient(ReqMgr2Settings(url=state["data_url"], agent_dn=OPERATOR_DN,
+                                             frontend_hmac_key_file=Path(state["hmac_key_file"]),
+                                             frontend_roles={"admin": ["reqmgr"]}))
+
+
+def create_assign_fast(state: dict[str, Any], doc: dict[str, Any], team: str, processing: str) -> str:
+    """Create, approve and assign through the REST API from this process (no WMCore client)."""
+    client = operator_client(state)
+    try:
+        name = client.create(doc)
+        client.set_status(name, "assignment-approved")
+        client.update(name, {"RequestStatus": "assigned", **assignment(team, processing)})
+    finally:
+        client.close()
     return name
 
 
 def wms2_home(home: Path, state: dict[str, Any], **reqmgr2: Any) -> tuple[Settings, Database]:
     # pilot_fraction 1: a small request is done in its first DAG (fast tests; adaptivity is tested elsewhere)
-    settings = prepare(home, reset=True, overrides={"planning": {"pilot_fraction": 1.0, **FAST_SIMULATOR}, "reqmgr2": {
+    settings = prepare(home, reset=True, overrides={**DRIVER, "planning": {"pilot_fraction": 1.0, **FAST_SIMULATOR},
+                                                    "reqmgr2": {
         "url": state["data_url"], "teams": [OUR_TEAM], "frontend_hmac_key_file": state["hmac_key_file"],
         "sync_backoff_s": 0.5, "sync_backoff_max_s": 2.0, "sync_timeout_s": 5.0, **reqmgr2}})
     return settings, init_home(settings)

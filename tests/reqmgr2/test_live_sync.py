@@ -1,7 +1,8 @@
 """WMS2 in the CMS request flow, against the real local ReqMgr2 (issue 18 acceptance).
 
 Requests are created, approved and assigned with WMCore's own client; WMS2's Lifecycle Manager (what
-``wms2 run`` runs) pulls them, runs them on the local engine and writes ReqMgr2's statuses.
+``wms2 run`` runs, driven here in-process) pulls them, runs them on the local engine and writes ReqMgr2's
+statuses.  The TaskChain + StepChain acceptance runs the ``wms2 run`` command itself (``test_live_run.py``).
 """
 
 from __future__ import annotations
@@ -20,14 +21,11 @@ from tests.reqmgr2.support import (
     reqmgr_doc,
     run_until,
     stepchain,
-    taskchain,
     transitions,
     wmcore,
     wms2_home,
 )
 from wms2.config import ReqMgr2Settings
-from wms2.core.reqmgr_sync import source_view
-from wms2.db.reqmgr_tables import ReqMgrSyncRow
 from wms2.db.tables import AlertRow, DagRow, RequestRow
 from wms2.devservices.reqmgr2.server import start, stop
 from wms2.services.reqmgr import RequestSourceRefused
@@ -44,38 +42,6 @@ def _wms2_status(db: Any, name: str) -> str | None:
     with db.session() as session:
         row = session.scalar(select(RequestRow).where(RequestRow.name == name))
         return str(row.status) if row is not None else None
-
-
-def test_taskchain_and_stepchain_complete_and_other_team_untouched(reqmgr2: dict[str, Any],
-                                                                   tmp_path: Path) -> None:
-    settings, db = wms2_home(tmp_path / "wms2", reqmgr2)
-    try:
-        tc = create_and_assign(reqmgr2, taskchain(reqmgr2, "LiveTC"), OUR_TEAM, "TC_Live")
-        sc = create_and_assign(reqmgr2, stepchain(reqmgr2, "LiveSC"), OUR_TEAM, "SC_Live")
-        other = create_and_assign(reqmgr2, stepchain(reqmgr2, "OtherTeamSC"), OTHER_TEAM, "SC_Other")
-        manager = lifecycle(settings, db)
-        run_until(manager, lambda: all(reqmgr_doc(reqmgr2, n)["RequestStatus"] == "completed" for n in (tc, sc)),
-                  RUN_TIMEOUT_S)
-        for name in (tc, sc):
-            assert _wms2_status(db, name) == "completed"
-            assert transitions(reqmgr2, name) == FULL_CHAIN
-        # The other team's request is WMAgent's: never imported, never written.
-        assert _wms2_status(db, other) is None
-        assert transitions(reqmgr2, other) == ["new", "assignment-approved", "assigned"]
-        manager.run_cycle()  # idempotent: a request seen twice is imported once, nothing is written again
-        with db.session() as session:
-            rows = {r.request_name: r for r in session.scalars(select(ReqMgrSyncRow))}
-            audit = session.scalar(select(RequestRow).where(RequestRow.name == tc)).status_transitions
-        assert set(rows) == {tc, sc}
-        assert [h["to"] for h in rows[tc].history] == FULL_CHAIN[3:]
-        assert all(h["answer"].startswith("HTTP 200") for h in rows[tc].history)
-        assert [a["reason"].split(":")[0] for a in audit if a["by"] == "reqmgr2-sync"][-1] \
-            == "ReqMgr2 status running-closed -> completed"
-        view = {r["name"]: r for r in source_view(db, settings)}
-        assert view[tc]["reqmgr2_status"] == "completed" and view[tc]["wms2_status"] == "completed"
-        assert other not in view
-    finally:
-        db.dispose()
 
 
 def test_abort_in_reqmgr2_ends_the_request_cleanly(reqmgr2: dict[str, Any], tmp_path: Path) -> None:

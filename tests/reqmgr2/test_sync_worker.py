@@ -21,7 +21,8 @@ from wms2.db.reqmgr_tables import ReqMgrSyncRow
 from wms2.db.session import Database
 from wms2.db.tables import AlertRow, RequestRow
 from wms2.domain.enums import RequestStatus
-from wms2.services.reqmgr import RequestSourceUnavailable
+from wms2.services.reqmgr import RequestSourceRefused, RequestSourceUnavailable
+from wms2.services.reqmgr_progress import STORED_AS
 from wms2.services.reqmgr_sync_client import TransitionRefused, WriteAnswer
 
 ALLOWED = {"assigned": {"staging", "aborted"}, "staging": {"staged", "aborted"},
@@ -37,7 +38,9 @@ class FakeReqMgr2:
     def __init__(self) -> None:
         self.docs: dict[str, dict[str, Any]] = {}
         self.down = False
+        self.forbidden = False  # writes answered 403 (our credential or role)
         self.writes: list[tuple[str, str]] = []
+        self.totals: list[tuple[str, dict[str, int]]] = []
 
     def add(self, name: str, team: str, status: str = "assigned", **fields: Any) -> None:
         doc = json.loads(resources.files("wms2.samples").joinpath("demo_generation.json").read_text())
@@ -61,6 +64,8 @@ class FakeReqMgr2:
 
     def set_status(self, name: str, status: str) -> WriteAnswer:
         self._check()
+        if self.forbidden:
+            raise RequestSourceRefused("HTTP 403", url="fake", name=name)
         current = self.docs[name]["RequestStatus"]
         if status not in ALLOWED.get(current, set()):
             raise TransitionRefused(f"{current} -> {status}", url="fake", name=name, status=400,
@@ -68,6 +73,17 @@ class FakeReqMgr2:
         self.docs[name]["RequestStatus"] = status
         self.docs[name]["RequestTransition"].append({"Status": status})
         self.writes.append((name, status))
+        return WriteAnswer(200, "OK")
+
+    def update(self, name: str, fields: dict[str, Any]) -> WriteAnswer:
+        """Only the global WorkQueue's totals (added to what is there, as ReqMgr2's ``totalstats`` does)."""
+        self._check()
+        if self.forbidden:
+            raise RequestSourceRefused("HTTP 403", url="fake", name=name)
+        assert set(fields) == set(STORED_AS), fields
+        for key, stored in STORED_AS.items():
+            self.docs[name][stored] = self.docs[name].get(stored, 0) + fields[key]
+        self.totals.append((name, dict(fields)))
         return WriteAnswer(200, "OK")
 
     def close(self) -> None:
@@ -167,3 +183,59 @@ def test_refused_write_is_an_alert_and_resyncs(world: Any, db: Database) -> None
         kinds = set(s.scalars(select(AlertRow.kind)))
     assert "reqmgr2-transition-refused" not in kinds  # resynchronised, not an error
     assert fake.docs["ours_4"]["RequestStatus"] == "failed"
+
+
+def test_progress_totals_written_once_when_taken(world: Any, db: Database) -> None:
+    fake, manager, _ = world
+    fake.add("ours_5", "wms2-team")
+    fake.add("ours_6", "wms2-team", TotalInputEvents=20000)  # the document has them: never added again
+    manager.run_cycle()
+    manager.run_cycle()
+    assert fake.totals == [("ours_5", {"total_jobs": 20, "input_events": 20000, "input_lumis": 200,
+                                       "input_num_files": 0})]  # the sample: 20000 events, 1000/job, 100/lumi
+    assert fake.docs["ours_5"]["TotalEstimatedJobs"] == 20
+    with db.session() as s:
+        audit = s.scalar(select(RequestRow).where(RequestRow.name == "ours_5")).status_transitions
+    assert [a["reason"].split(":")[0] for a in audit if a["by"] == "reqmgr2-sync"][-1].startswith(
+        "ReqMgr2 progress totals")
+
+
+def test_forbidden_write_is_an_alert_not_a_crash(world: Any, db: Database) -> None:
+    fake, manager, _ = world
+    fake.add("ours_7", "wms2-team")
+    fake.forbidden = True
+    report = manager.run_cycle()
+    assert report.errors == []
+    assert _status(db, "ours_7") == "queued"  # WMS2's own work goes on
+    with db.session() as s:
+        alert = s.scalar(select(AlertRow).where(AlertRow.kind == "reqmgr2-write-refused"))
+        row = s.scalar(select(ReqMgrSyncRow))
+        assert alert is not None and "assigned -> staging" in alert.reason
+        assert row.last_error.startswith("refused") and row.next_attempt_at is not None
+        row.next_attempt_at = None  # the back-off has elapsed
+    fake.forbidden = False
+    manager.run_cycle()
+    assert fake.docs["ours_7"]["RequestStatus"] == "acquired"
+
+
+def test_failed_refused_once_ends_as_aborted_completed(world: Any, db: Database) -> None:
+    fake, manager, _ = world
+    fake.add("ours_8", "wms2-team")
+    manager.run_cycle()  # ReqMgr2 acquired
+    real_set_status = fake.set_status
+
+    def refuse_failed(name: str, status: str) -> WriteAnswer:
+        if status == "failed":
+            raise TransitionRefused("refused", url="fake", name=name, status=400, answer="not allowed")
+        return real_set_status(name, status)
+
+    fake.set_status = refuse_failed  # type: ignore[method-assign]
+    _move(db, "ours_8", RequestStatus.failed)
+    report = manager.run_cycle()  # `failed` refused, status unchanged: alert
+    assert report.errors == []
+    with db.session() as s:
+        assert s.scalar(select(AlertRow).where(AlertRow.kind == "reqmgr2-transition-refused")) is not None
+        s.scalar(select(ReqMgrSyncRow)).next_attempt_at = None
+    manager.run_cycle()
+    assert fake.docs["ours_8"]["RequestStatus"] == "aborted-completed"
+    assert [s for n, s in fake.writes if n == "ours_8"][-2:] == ["aborted", "aborted-completed"]

@@ -53,6 +53,7 @@ class _Instrument:
             return
         started = time.perf_counter()
         status = [500]
+        self.ctx.foreground.begin()  # the lifecycle, in this process, lets it finish first (bounded)
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -62,6 +63,7 @@ class _Instrument:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            self.ctx.foreground.end()
             route = scope.get("route")
             template = getattr(route, "path", None)
             if template is None:
@@ -112,6 +114,9 @@ def create_app(settings: Settings, db: Database, lifecycle: LifecycleManager | N
         redoc_url=None,
     )
     app.state.ctx = ctx
+    if lifecycle is not None:  # same process (wms2 serve): the cycle lets the API's requests go first
+        ctx.foreground.max_wait_s = ctx.settings.lifecycle.api_yield_max_seconds
+        lifecycle.foreground = ctx.foreground
     errors.install(app)
     _root_redirects(app)
     for module in (requests, operator, workflows, dags, admission, sites, system, dashboard, validations):

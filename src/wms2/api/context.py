@@ -11,6 +11,7 @@ from wms2.api.auth import Authenticator
 from wms2.api.cache import TtlCache
 from wms2.api.metrics import ApiMetrics
 from wms2.config import Settings
+from wms2.core.foreground import ForegroundActivity
 from wms2.core.lifecycle import LifecycleManager
 from wms2.core.operator import Operator
 from wms2.db.session import Database
@@ -29,6 +30,7 @@ class ApiContext:
     engine_factory: Callable[[], Engine] | None = None
     sites_synced: bool = False
     cache: TtlCache = field(default_factory=lambda: TtlCache(0.0))
+    foreground: ForegroundActivity = field(default_factory=ForegroundActivity)  # requests in flight
     _engine: Engine | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

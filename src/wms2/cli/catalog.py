@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from wms2.cli.common import HomeOpt, JsonOpt, console, fail, print_json, settings_for
-from wms2.db.session import Database
 from wms2.services.catalog import CatalogError
-from wms2.services.local_catalog import LoadSummary, LocalCatalog, generate_dataset, load_dataset
+
+if TYPE_CHECKING:
+    from wms2.services.local_catalog import LoadSummary
 
 catalog_app = typer.Typer(help="The embedded data catalog (local stand-in for DBS and Rucio).", no_args_is_help=True)
 
@@ -36,6 +37,9 @@ def load(
         doc = json.loads(file.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise fail(f"{file}: {exc}") from None
+    from wms2.db.session import Database
+    from wms2.services.local_catalog import load_dataset
+
     db = Database(settings_for(home).db_url)
     try:
         with db.session() as session:
@@ -74,6 +78,9 @@ def generate(
     """Generate a realistic synthetic dataset (deterministic for a seed) into the local catalog."""
     site_list = [s.strip() for s in sites.split(",") if s.strip()]
     run_spec: int | list[int] = _run_numbers(run_numbers) if run_numbers else runs
+    from wms2.db.session import Database
+    from wms2.services.local_catalog import generate_dataset
+
     db = Database(settings_for(home).db_url)
     try:
         with db.session() as session:
@@ -93,6 +100,9 @@ def show(
     json_out: JsonOpt = False,
 ) -> None:
     """Summarise a dataset of the local catalog."""
+    from wms2.db.session import Database
+    from wms2.services.local_catalog import LocalCatalog
+
     db = Database(settings_for(home).db_url)
     try:
         with db.session() as session:

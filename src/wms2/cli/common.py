@@ -10,13 +10,15 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from wms2.cli.client import ClientError, LocalClient, WmsClient
-from wms2.config import Settings, load_settings
+from wms2.cli.client import ClientError, WmsClient
+
+if TYPE_CHECKING:
+    from wms2.config import Settings
 
 HomeOpt = Annotated[
     Path | None,
@@ -63,6 +65,8 @@ def on_sigterm(handler: Callable[[int, Any], None]) -> Iterator[None]:
 
 
 def settings_for(home: Path | None) -> Settings:
+    from wms2.config import load_settings  # deferred: ``wms2 --help`` needs no settings
+
     return load_settings(home)
 
 
@@ -94,6 +98,7 @@ def open_client(home: Path | None, server: str | None, token: str | None) -> Ite
 
         impl = RemoteClient(server, token)
     else:
+        from wms2.cli.local_client import LocalClient
         from wms2.core.service import open_database
 
         settings = settings_for(home)

@@ -11,7 +11,6 @@ from rich.live import Live
 from rich.table import Table
 
 from wms2.cli.common import JsonOpt, console, err_console, fail
-from wms2.core.demo import run_demo
 from wms2.core.demo_scenarios import SCENARIOS
 
 
@@ -33,15 +32,24 @@ def demo(
         help="files (the samples) | reqmgr2 (through a real local ReqMgr2 under HOME/reqmgr2)")] = "files",
     data: Annotated[str, typer.Option(
         help="local (embedded catalog) | rucio (a real local Rucio server under HOME/rucio)")] = "local",
+    reqmgr2_home: Annotated[Path | None, typer.Option(
+        "--reqmgr2-home", help="with --source reqmgr2: use the ReqMgr2 of this directory (as `wms2 dev reqmgr2"
+                               " start --home DIR`; started if needed, left running) instead of HOME/reqmgr2")] = None,
+    events: Annotated[int | None, typer.Option(
+        min=1, help="with --source reqmgr2: events per request instead of the sample's 20000 (quick runs)")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Run sample requests end to end on SQLite and the local engine, then report."""
     if source not in ("files", "reqmgr2"):
         raise fail(f"--source: unknown source {source!r} (choose files or reqmgr2)")
+    if (reqmgr2_home is not None or events is not None) and source != "reqmgr2":
+        raise fail("--reqmgr2-home and --events need --source reqmgr2")
     if data not in ("local", "rucio"):
         raise fail(f"--data: unknown data management {data!r} (choose local or rucio)")
     if scenario not in SCENARIOS:
         raise fail(f"--scenario: unknown scenario {scenario!r} (choose from {', '.join(SCENARIOS)})")
+    from wms2.core.demo import run_demo  # deferred: the core, SQLAlchemy and the engine
+
     live = None if json_out else Live(_table([], 0.0), console=console, refresh_per_second=4)
 
     def progress(rows: list[dict[str, Any]], elapsed: float) -> None:
@@ -55,7 +63,8 @@ def demo(
         if live is not None:
             live.start()
         result = run_demo(home.absolute(), reset, timeout, progress, scenario=scenario, source=source,
-                            data=data)
+                          data=data, reqmgr2_home=reqmgr2_home.absolute() if reqmgr2_home else None,
+                          reqmgr2_events=events)
     except RuntimeError as exc:
         raise fail(str(exc)) from None
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -60,9 +60,7 @@ def attach(dev_app: typer.Typer) -> None:
 
 def show_reqmgr2_source(home: Path | None, source: str, json_out: bool) -> None:
     """``wms2 requests --source reqmgr2``: ReqMgr2's requests for the configured teams, with WMS2's side."""
-    from rich.table import Table
-
-    from wms2.cli.common import console, print_json, settings_for
+    from wms2.cli.common import print_json, settings_for
     from wms2.core.reqmgr_sync import source_view
     from wms2.core.service import open_database
     from wms2.services.reqmgr import RequestSourceError
@@ -85,10 +83,34 @@ def show_reqmgr2_source(home: Path | None, source: str, json_out: bool) -> None:
     if json_out:
         print_json(rows)
         return
-    table = Table("name", "team", "ReqMgr2", "WMS2", "last written", "note",
-                  title=f"ReqMgr2 {settings.reqmgr2.url} — teams {', '.join(settings.reqmgr2.teams)}")
+    _print_source_view(rows, settings.reqmgr2.url, list(settings.reqmgr2.teams))
+
+
+def _print_source_view(rows: list[dict[str, Any]], url: str, teams: list[str]) -> None:
+    """A table that stays readable in 80 columns and through a pipe: statuses are never cut (their
+    columns are as wide as the longest ReqMgr2 status), long request names fold onto a second line, the
+    team is a column only when this instance serves several, and notes follow the table in full."""
+    from rich import box
+    from rich.table import Table
+
+    from wms2.cli.common import console
+
+    console.print(f"ReqMgr2 {url}, team{'s' if len(teams) > 1 else ''} {', '.join(teams)}: "
+                  f"{len(rows)} request(s)", highlight=False, markup=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("request", overflow="fold", ratio=1)
+    if len(teams) > 1:
+        table.add_column("team", no_wrap=True)
+    for header in ("ReqMgr2", "WMS2", "written"):
+        table.add_column(header, no_wrap=True, min_width=len(header))
+    notes: list[str] = []
     for r in rows:
-        note = r["import_error"] or r["last_error"] or ("" if r["imported"] else "not imported yet")
-        table.add_row(r["name"], r["team"], r["reqmgr2_status"] or "", r["wms2_status"] or "-",
-                      r["written_status"] or "", note)
+        note = r["import_error"] or r["last_error"] or ("" if r["imported"] else "not imported")
+        if note:
+            notes.append(f"{r['name']}: {note}")
+        cells = [r["name"], *([r["team"]] if len(teams) > 1 else []), r["reqmgr2_status"] or "",
+                 r["wms2_status"] or "-", r["written_status"] or "-"]
+        table.add_row(*cells)
     console.print(table)
+    for note in notes:
+        console.print(note, highlight=False, markup=False)

@@ -15,7 +15,6 @@ from typing import Annotated
 import typer
 
 from wms2.cli.common import console, fail, print_json
-from wms2.devservices import rucio_dev
 
 rucio_app = typer.Typer(help="A real Rucio server (PyPI's rucio in its own venv, gunicorn, SQLite).",
                         no_args_is_help=True)
@@ -25,6 +24,8 @@ DirOpt = Annotated[Path, typer.Option("--home", help="the server's directory (co
 @rucio_app.command("start")
 def start(home: DirOpt) -> None:
     """Install (first time), bootstrap and start the server; print its URL, account and password."""
+    from wms2.devservices import rucio_dev  # deferred: httpx, only these commands need it
+
     try:
         state = rucio_dev.start(home)
     except rucio_dev.RucioDevError as exc:
@@ -39,6 +40,8 @@ def start(home: DirOpt) -> None:
 @rucio_app.command("stop")
 def stop(home: DirOpt) -> None:
     """Stop the server of DIR (its data stays)."""
+    from wms2.devservices import rucio_dev  # deferred: httpx, only these commands need it
+
     try:
         stopped = rucio_dev.stop(home)
     except rucio_dev.RucioDevError as exc:
@@ -49,6 +52,8 @@ def stop(home: DirOpt) -> None:
 @rucio_app.command("status")
 def status(home: DirOpt) -> None:
     """Whether the server of DIR runs (it answers /ping), with its URL and account."""
+    from wms2.devservices import rucio_dev  # deferred: httpx, only these commands need it
+
     try:
         print_json(rucio_dev.status(home))
     except rucio_dev.RucioDevError as exc:

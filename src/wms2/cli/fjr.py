@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from wms2.sandbox.classify import classify
-from wms2.sandbox.fjr import FjrParseError, FjrReport, parse_fjr
+
+if TYPE_CHECKING:
+    from wms2.sandbox.fjr import FjrReport
 
 _console = Console()
 _errors = Console(stderr=True)
@@ -77,6 +79,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="print JSON"),
     ) -> None:
         """Show what WMS2 reads from a cmsRun Framework Job Report."""
+        from wms2.sandbox.fjr import FjrParseError, parse_fjr
+
         try:
             report = parse_fjr(file)
         except FileNotFoundError:

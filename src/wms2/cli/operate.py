@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -28,13 +28,12 @@ from wms2.cli.common import (
     print_json,
     settings_for,
 )
-from wms2.config import Settings
-from wms2.core.operator import ActionRefused, Operator
-from wms2.core.service import open_database
-from wms2.db.session import Database
 from wms2.domain.enums import CleanupPolicy
-from wms2.domain.transitions import IllegalTransition
-from wms2.engines.base import EngineError
+
+if TYPE_CHECKING:
+    from wms2.config import Settings
+    from wms2.core.operator import Operator
+    from wms2.db.session import Database
 
 bans_app = typer.Typer(help="Site bans.", invoke_without_command=True)
 ban_app = typer.Typer(help="Act on one site ban.", no_args_is_help=True)
@@ -206,6 +205,8 @@ def bans_lift(ban_id: int, reason: ReasonOpt, home: HomeOpt = None, server: Serv
 
 # -- dagctl: local only (the API addresses DAGs by id: POST /dags/{id}/hold|release) -----------------
 def _db(home: Path | None) -> tuple[Settings, Database]:
+    from wms2.core.service import open_database
+
     settings = settings_for(home)
     try:
         return settings, open_database(settings)
@@ -214,7 +215,10 @@ def _db(home: Path | None) -> tuple[Settings, Database]:
 
 
 def _dag_act(home: Path | None, action: Callable[[Any, Operator, datetime], Any]) -> Any:
+    from wms2.core.operator import ActionRefused
     from wms2.core.wiring import build_operator
+    from wms2.domain.transitions import IllegalTransition
+    from wms2.engines.base import EngineError
     from wms2.engines.factory import make_engine
 
     settings, db = _db(home)

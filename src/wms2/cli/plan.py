@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy import select
 
 from wms2.cli.common import HomeOpt, JsonOpt, console, fail, print_json, settings_for
-from wms2.db.session import Database
-from wms2.db.tables import RequestRow, WorkflowRow
-from wms2.domain.enums import WorkflowStatus
-from wms2.planning.render.quoting import RenderError
-from wms2.planning.round import PlanningError
-from wms2.planning.service import prepare_round, request_spec
-from wms2.services.catalog import CatalogError
-from wms2.services.local_catalog import LocalCatalog
+
+if TYPE_CHECKING:
+    from wms2.db.session import Database
+    from wms2.db.tables import RequestRow, WorkflowRow
 
 
 def _preview_workflow(row: RequestRow) -> WorkflowRow:
     """A workflow as it would be created, for requests not yet validated (never added to the session)."""
+    from wms2.db.tables import WorkflowRow
+    from wms2.domain.enums import WorkflowStatus
+    from wms2.planning.service import request_spec
+
     spec = request_spec(row)
     return WorkflowRow(
         id=0, request_id=row.id, request_name=row.name, input_dataset=spec.input_dataset,
@@ -29,6 +28,12 @@ def _preview_workflow(row: RequestRow) -> WorkflowRow:
 
 
 def plan_preview(db: Database, name: str, settings: Any) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    from wms2.db.tables import RequestRow, WorkflowRow
+    from wms2.planning.service import prepare_round
+    from wms2.services.local_catalog import LocalCatalog
+
     with db.session() as session:
         row = session.scalar(select(RequestRow).where(RequestRow.name == name))
         if row is None:
@@ -50,6 +55,11 @@ def plan(
     """Preview the next round of a request: jobs, work units, blocks, nodes, resources."""
     if not dry_run:
         raise fail("only `wms2 plan NAME --dry-run` is available: real rounds are planned by the lifecycle loop")
+    from wms2.db.session import Database
+    from wms2.planning.render.quoting import RenderError
+    from wms2.planning.round import PlanningError
+    from wms2.services.catalog import CatalogError
+
     settings = settings_for(home)
     db = Database(settings.db_url)
     try:

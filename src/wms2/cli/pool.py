@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 
 from wms2.cli.common import HomeOpt, JsonOpt, console, fail, print_json, settings_for
-from wms2.engines.base import ScheddUnreachable
-from wms2.engines.local.client import ensure_pool_running, pool_status, stop_pool
+
+# Each command imports the engine client (pydantic, the settings) itself: ``wms2 --help`` does not.
 
 pool_app = typer.Typer(help="The local pool daemon (the local engine's schedd).", no_args_is_help=True)
 
@@ -14,6 +14,9 @@ pool_app = typer.Typer(help="The local pool daemon (the local engine's schedd)."
 @pool_app.command("start")
 def start(home: HomeOpt = None, json_out: JsonOpt = False) -> None:
     """Start the daemon (no-op when it already runs)."""
+    from wms2.engines.base import ScheddUnreachable
+    from wms2.engines.local.client import ensure_pool_running
+
     settings = settings_for(home)
     try:
         answer = ensure_pool_running(settings)
@@ -28,6 +31,8 @@ def start(home: HomeOpt = None, json_out: JsonOpt = False) -> None:
 @pool_app.command("stop")
 def stop(home: HomeOpt = None) -> None:
     """Stop the daemon; DAGs it runs are recovered when it starts again."""
+    from wms2.engines.local.client import stop_pool
+
     settings = settings_for(home)
     console.print("local pool stopped" if stop_pool(settings) else "local pool was not running")
 
@@ -35,6 +40,8 @@ def stop(home: HomeOpt = None) -> None:
 @pool_app.command("status")
 def status(home: HomeOpt = None, json_out: JsonOpt = False) -> None:
     """Is the daemon running, on which port, with which DAGs."""
+    from wms2.engines.local.client import pool_status
+
     settings = settings_for(home)
     info = pool_status(settings)
     if json_out:

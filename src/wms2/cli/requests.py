@@ -6,7 +6,7 @@ import getpass
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.table import Table
@@ -26,21 +26,23 @@ from wms2.cli.common import (
     settings_for,
 )
 from wms2.cli.common import open_client as client_for
-from wms2.core.db_outage import hide_password
-from wms2.core.lifecycle import LifecycleManager
-from wms2.core.owner import LifecycleOwner
-from wms2.core.ownership import Lease, LeaseInfo, LeaseLost, OwnerRefused
-from wms2.core.service import build_lifecycle, configure_logging, init_home, open_database
-from wms2.core.workflow_manager import parse_document_text
-from wms2.db.migrate import current_revision, upgrade
-from wms2.db.session import Database
 from wms2.domain.enums import RequestStatus
-from wms2.domain.reqmgr import RequestImportError
+
+if TYPE_CHECKING:
+    from wms2.core.lifecycle import LifecycleManager
+    from wms2.core.owner import LifecycleOwner
+    from wms2.core.ownership import LeaseInfo
+    from wms2.db.session import Database
+
+# The core, SQLAlchemy and Alembic are imported by the commands that use them, so that the other
+# commands (and ``wms2 --help``) start quickly: docs/design-notes/test-speed.md.
 
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 
 
 def _open(home: Path | None) -> tuple[Any, Database]:
+    from wms2.core.service import open_database
+
     settings = settings_for(home)
     try:
         return settings, open_database(settings)
@@ -50,6 +52,9 @@ def _open(home: Path | None) -> tuple[Any, Database]:
 
 def init(home: HomeOpt = None) -> None:
     """Create the home directory and the database (idempotent)."""
+    from wms2.core.db_outage import hide_password
+    from wms2.core.service import init_home
+
     settings = settings_for(home)
     try:
         db = init_home(settings)
@@ -62,6 +67,9 @@ def init(home: HomeOpt = None) -> None:
 @db_app.command("upgrade")
 def db_upgrade(home: HomeOpt = None) -> None:
     """Apply the database migrations up to the newest revision."""
+    from wms2.db.migrate import current_revision, upgrade
+    from wms2.db.session import Database
+
     settings = settings_for(home)
     db = Database(settings.db_url)
     upgrade(db.engine)
@@ -82,6 +90,9 @@ def submit(
 ) -> None:
     """Import request documents and/or ReqMgr2 requests by name; locally all are stored or, on any error,
     none (remotely: one by one)."""
+    from wms2.core.workflow_manager import parse_document_text
+    from wms2.domain.reqmgr import RequestImportError
+
     files, names = files or [], from_reqmgr or []
     if not files and not names:
         raise fail("nothing to submit: give request files and/or --from-reqmgr NAME", EXIT_INVALID)
@@ -194,6 +205,10 @@ def run(
                           " (PostgreSQL only)")] = False,
 ) -> None:
     """Run the Request Lifecycle Manager (foreground); refused while another process owns it."""
+    from wms2.core.owner import LifecycleOwner
+    from wms2.core.ownership import Lease, LeaseLost, OwnerRefused
+    from wms2.core.service import configure_logging
+
     settings, db = _open(home)
     configure_logging(settings)
     owner = LifecycleOwner(Lease(db, settings.ownership, command="run"), settings.ownership, standby=standby,
@@ -218,6 +233,7 @@ def _run_owned(settings: Any, db: Database, owner: LifecycleOwner, stop: threadi
                wake: list[Callable[[], None]], once: bool) -> None:
     if not owner.acquire(stop):
         return
+    from wms2.core.service import build_lifecycle
     from wms2.core.wiring import build_workers
 
     manager = build_lifecycle(settings, db, build_workers(settings, db))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import getpass
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from wms2.cli.common import HomeOpt, JsonOpt, console, fail, on_sigterm, print_json, settings_for
-from wms2.config import Settings
+
+if TYPE_CHECKING:
+    from wms2.config import Settings
 
 token_app = typer.Typer(help="API tokens (stored hashed; the secret is shown once).", no_args_is_help=True)
 

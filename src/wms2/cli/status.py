@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from wms2.cli.common import HomeOpt, JsonOpt, console, fail, print_json, settings_for
-from wms2.config import Settings
+
+if TYPE_CHECKING:
+    from wms2.config import Settings
 
 
 def collect(settings: Settings) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from wms2.core.alerts import raise_alert
 from wms2.core.monitor import DagMonitor, DagPoll
 from wms2.core.output_manager import OutputManager
 from wms2.core.rounds import apply_production_steps, finish_round, running_fraction
@@ -27,6 +28,15 @@ def workflow_of(session: Session, request: RequestRow) -> WorkflowRow:
     if wf is None:
         raise RuntimeError(f"request {request.name} has no workflow")
     return wf
+
+
+def workflow_and_dag(session: Session, request: RequestRow) -> tuple[WorkflowRow, DagRow | None]:
+    """The request's workflow and its current DAG in one query (every active request, every cycle)."""
+    row = session.execute(select(WorkflowRow, DagRow).outerjoin(DagRow, DagRow.id == WorkflowRow.current_dag_id)
+                          .where(WorkflowRow.request_id == request.id)).first()
+    if row is None:
+        raise RuntimeError(f"request {request.name} has no workflow")
+    return row[0], row[1]
 
 
 def all_blocks_archived(session: Session, workflow: WorkflowRow) -> bool:
@@ -53,16 +63,22 @@ class ActiveHandler:
 
     def __call__(self, ctx: HandlerContext, request: RequestRow) -> None:
         session = ctx.session
-        workflow = workflow_of(session, request)
-        dag = session.get(DagRow, workflow.current_dag_id) if workflow.current_dag_id else None
+        workflow, dag = workflow_and_dag(session, request)
         if dag is None:
             raise RuntimeError(f"request {request.name} is active without a current DAG")
         if dag.status in (DAGStatus.submitted, DAGStatus.running, DAGStatus.halted):
             try:
                 poll = self._poll(session, dag)
             except ScheddUnreachable as exc:
-                # Never an automatic recovery: stuck detection alerts once the timeout passes.
+                # Never an automatic recovery: the request stays active, the DAG as it is; an alert says
+                # why (repeated at most every alert_repeat_seconds), and stuck detection still applies.
                 log.warning("%s: schedd unreachable while polling DAG %s: %s", request.name, dag.id, exc)
+                raise_alert(session, kind="schedd_unreachable", now=ctx.now, request_name=request.name,
+                            status=request.status, detail={"dag_id": dag.id, "schedd": dag.schedd_name},
+                            repeat_after_s=ctx.settings.lifecycle.alert_repeat_seconds,
+                            reason=f"schedd {dag.schedd_name} unreachable while polling DAG {dag.id}: {exc};"
+                                   " no automatic action taken (if the schedd is lost for good: operator"
+                                   " restart, catastrophic recovery)")
                 return
             self._record_poll(session, workflow, dag, poll)
             if not poll.finished and self._production_step_stop(ctx, request, workflow, dag):

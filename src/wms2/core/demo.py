@@ -187,7 +187,8 @@ def run_demo(home: Path, reset: bool, timeout_s: float,
              on_progress: Callable[[list[dict[str, Any]], float], None] | None = None,
              documents: list[tuple[str, Any]] | None = None,
              overrides: dict[str, dict[str, Any]] | None = None, scenario: str = "default",
-             source: str = "files", data: str = "local") -> DemoResult:
+             source: str = "files", data: str = "local", reqmgr2_home: Path | None = None,
+             reqmgr2_events: int | None = None) -> DemoResult:
     started = time.monotonic()
     chosen = SCENARIOS[scenario]
     merged = {k: dict(v) for k, v in chosen.overrides.items()}
@@ -197,7 +198,8 @@ def run_demo(home: Path, reset: bool, timeout_s: float,
     if source == "reqmgr2":  # the requests come from a real local ReqMgr2 (wms2.devservices.reqmgr2)
         from wms2.devservices.reqmgr2 import demo_source
 
-        demo_source.stop_previous(home)
+        if reqmgr2_home is None:
+            demo_source.stop_previous(home)
     if data == "rucio":  # data management in a real local Rucio server (wms2.devservices.rucio_demo)
         from wms2.devservices import rucio_demo
 
@@ -208,7 +210,7 @@ def run_demo(home: Path, reset: bool, timeout_s: float,
         merged = {**merged, "catalog": rucio.settings_section(home)}
         settings = demo_settings(home, merged)
     if source == "reqmgr2":
-        feed = demo_source.ReqMgr2Feed.start(home)
+        feed = demo_source.ReqMgr2Feed.start(home, reqmgr2_home, reqmgr2_events)
         settings = demo_settings(home, feed.settings_overrides(merged))
     db = init_home(settings)
     result = DemoResult()

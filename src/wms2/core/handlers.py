@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from datetime import datetime
 from typing import Any
@@ -41,6 +42,7 @@ def _workflow(ctx: HandlerContext, request: RequestRow) -> WorkflowRow:
 
 
 ADMITTED = "admitted: planning the next round"
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)  # the submit directory's disk or quota is full
 DEFERRED = "planning deferred: "
 
 
@@ -67,7 +69,17 @@ def handle_planning(ctx: HandlerContext, request: RequestRow) -> None:
 
 def _launch(ctx: HandlerContext, request: RequestRow, workflow: WorkflowRow) -> None:
     assert ctx.workers.launcher is not None
-    result = ctx.workers.launcher.launch(ctx, request, workflow)
+    try:
+        result = ctx.workers.launcher.launch(ctx, request, workflow)
+    except OSError as exc:
+        if exc.errno not in DISK_FULL_ERRNOS:
+            raise
+        # A full submit disk (found by the fault harness) is an infrastructure wait, not a planning
+        # error: before, the request stayed in planning with a traceback every cycle until the 1 h
+        # planning timeout failed it.  The round's half-written files are rewritten at the next try.
+        ctx.session.rollback()  # nothing of the failed planning is kept (``planning`` was committed)
+        _defer(ctx, request, workflow, f"cannot write the round's files: {exc.strerror}: {exc.filename}", False)
+        return
     if result.outcome == LaunchOutcome.submitted:
         transition_workflow(workflow, WorkflowStatus.active)
         transition(request, RequestStatus.active, SYSTEM, result.reason, ctx.now)

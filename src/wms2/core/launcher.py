@@ -5,9 +5,10 @@ Two phases, each committed, so that a crash anywhere never submits a DAG twice n
    offsets in one transaction (a crash before the commit leaves only an unsubmitted directory, which
    a re-plan replaces);
 2. submit the DAG file and record the cluster id.  A ``ready`` DAG found on entry (a rescue, a stop
-   resume, or a crash after phase 1) is submitted without planning.  The engine refuses a second
-   DAGMan on the same DAG file while one runs (DAGMan's lock file), which closes the window between
-   the submission and its commit.
+   resume, or a crash after phase 1) is submitted without planning.  Each DAG row's submission carries
+   a unique batch name, and the engine is asked for it first: a submission whose commit was lost (the
+   owner killed, the database gone, between the two) is adopted, not repeated, whether it still runs
+   or has already ended.  The engine also refuses a second DAGMan on a DAG file while one runs.
 """
 
 from __future__ import annotations
@@ -28,11 +29,16 @@ from wms2.core.workers import HandlerContext, LaunchOutcome, LaunchResult
 from wms2.db.base import utcnow
 from wms2.db.tables import DagHistoryRow, DagRow, ProcessingBlockRow, RequestRow, WorkflowRow
 from wms2.domain.enums import BlockStatus, DAGStatus
-from wms2.engines.base import Engine, ScheddsFull, SubmitOptions
+from wms2.engines.base import Engine, ScheddsFull, ScheddUnreachable, SubmitOptions
 from wms2.planning.round import PlanningError
 from wms2.planning.service import PreparedRound, prepare_round
 
 log = logging.getLogger(__name__)
+
+
+def submission_name(request_name: str, dag: DagRow) -> str:
+    """The DAGMan job's batch name: unique per DAG row (a rescue or a resumed round is a new row)."""
+    return f"{request_name}-r{dag.round}-d{dag.id}"
 
 
 @dataclass
@@ -96,14 +102,23 @@ class PlanningLauncher:
         return dag
 
     def _submit(self, ctx: HandlerContext, request: RequestRow, dag: DagRow) -> LaunchResult:
-        options = SubmitOptions(batch_name=f"{request.name}-r{dag.round}")
+        # One batch name per DAG row: a submission whose commit was lost is found, not repeated.
+        options = SubmitOptions(batch_name=submission_name(request.name, dag))
         try:
-            result = self.engine.submit_dag(Path(dag.dag_file), options)
+            earlier = self.engine.find_submitted(options.batch_name or "")
+        except ScheddUnreachable as exc:  # it may have been submitted there: never risk a second DAGMan
+            return LaunchResult(LaunchOutcome.deferred, f"DAG {dag.id} ready, not submitted: {exc}", dag.id)
+        if earlier is not None:
+            log.warning("%s: DAG %s was already submitted as %s on %s (its commit was lost): adopted",
+                        request.name, dag.id, earlier.cluster_id, earlier.schedd)
+        try:
+            result = earlier or self.engine.submit_dag(Path(dag.dag_file), options)
         except ScheddsFull as exc:  # back-pressure, not a fault: the ready DAG is submitted by a later cycle
             return LaunchResult(LaunchOutcome.deferred, f"DAG {dag.id} ready, not submitted: {exc}", dag.id,
                                 expected_wait=True)
         dag.cluster_id, dag.schedd_name, dag.submitted_at = result.cluster_id, result.schedd, utcnow()
-        transition_dag(ctx.session, dag, DAGStatus.submitted, f"submitted as {result.cluster_id} on {result.schedd}")
+        how = "found already submitted" if earlier else "submitted"
+        transition_dag(ctx.session, dag, DAGStatus.submitted, f"{how} as {result.cluster_id} on {result.schedd}")
         kind = f" ({dag.rescue_kind} rescue)" if dag.rescue_kind else ""
         return LaunchResult(LaunchOutcome.submitted,
                             f"round {dag.round} DAG {dag.id}{kind} submitted: {dag.total_work_units} WUs,"

@@ -17,13 +17,14 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from wms2.config import Settings
 from wms2.core import handlers
 from wms2.core.actions import effective_max_active_dags
 from wms2.core.admission import AdmissionRound
 from wms2.core.db_outage import DB_UNAVAILABLE, DatabaseOutage
+from wms2.core.foreground import ForegroundActivity
 from wms2.core.ownership import LeaseLost
 from wms2.core.stuck import check_stuck
 from wms2.core.workers import HandlerContext, StatusHandler, Workers
@@ -34,6 +35,7 @@ from wms2.domain.enums import LIFECYCLE_STATUSES, RequestStatus
 log = logging.getLogger(__name__)
 
 CYCLE_HISTORY_KEPT = 1000
+_DEFERRED_REQUEST_COLUMNS = (defer(RequestRow.document), defer(RequestRow.spec))
 
 
 @dataclass
@@ -90,6 +92,9 @@ class LifecycleManager:
         self.fence: Fence | None = None
         self.ownership: OwnershipView | None = None
         self.outage = DatabaseOutage(settings.ownership, db.url)
+        # Set by the API in the same process (wms2 serve): its requests in flight, which the cycle lets
+        # finish between two request evaluations.
+        self.foreground: ForegroundActivity | None = None
 
     def session(self) -> AbstractContextManager[Session]:
         """A transaction fenced by the ownership lease (the :class:`SessionSource` of the cycle tasks)."""
@@ -117,7 +122,15 @@ class LifecycleManager:
         with self._session() as session:
             ids = self._evaluation_order(session)
             admission = AdmissionRound.build(session, effective_max_active_dags(session, self.settings))
+        if self.foreground is not None:
+            self.foreground.start_cycle()
         for request_id, name in ids:
+            # Between two requests the cycle yields: to the API requests in flight (wms2 serve, bounded:
+            # wms2.core.foreground), or at least to any thread waiting for the interpreter.
+            if self.foreground is not None:
+                self.foreground.yield_to_foreground()
+            else:
+                time.sleep(0)
             report.evaluated += 1
             try:
                 self._check_fence()
@@ -149,7 +162,9 @@ class LifecycleManager:
 
     def _evaluate(self, request_id: int, admission: AdmissionRound, now: datetime) -> int:
         with self._session() as session:
-            request = session.get(RequestRow, request_id)
+            # The ReqMgr2 document and the spec (kilobytes of JSON each) are loaded only by the handlers
+            # that read them (planning, validation): not decoded for every active request every cycle.
+            request = session.get(RequestRow, request_id, options=_DEFERRED_REQUEST_COLUMNS)
             if request is None or RequestStatus(request.status) not in LIFECYCLE_STATUSES:
                 return 0
             before = RequestStatus(request.status)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, object_session
 
 from wms2.config import Settings
 from wms2.core.alerts import raise_alert
+from wms2.core.output_guard import catalog_writes
 from wms2.core.transitions import transition_block
 from wms2.core.wu_records import round_records
 from wms2.db.tables import DagRow, ProcessingBlockRow, WorkflowRow, WorkUnitRecordRow
@@ -146,7 +147,8 @@ class OutputManager:
                 incomplete.update(row.name for row in todo)
                 continue
             try:
-                self._register_batch(block, dataset, todo, catalog, rules, report)
+                with catalog_writes(session):
+                    self._register_batch(block, dataset, todo, catalog, rules, report)
             except (RegistrationError, OSError) as exc:
                 names = ", ".join(row.name for row in todo[:3]) + (" ..." if len(todo) > 3 else "")
                 self._record_failure(block, now, f"{len(todo)} WU(s) ({names}): {exc}", report)
@@ -201,7 +203,8 @@ class OutputManager:
             if not self._due(block, now):
                 continue
             try:
-                self._close_and_archive(block, catalog, rules, report)
+                with catalog_writes(session):
+                    self._close_and_archive(block, catalog, rules, report)
             except (RegistrationError, OSError) as exc:
                 self._record_failure(block, now, f"closing/archiving: {exc}", report)
                 continue

@@ -12,7 +12,10 @@ operator API uses.  Other teams' requests are never asked for, so never touched 
 status (:func:`wms2.services.reqmgr_status.target_status`) with the last status ReqMgr2 is known to hold,
 and walk ReqMgr2's chain forward one PUT per step.  Every write lands in the request's audit trail with
 ReqMgr2's answer.  A failed write backs off (``sync_backoff_s``, doubling up to ``sync_backoff_max_s``);
-a refused one re-reads ReqMgr2's status and raises an alert; nothing is ever written backwards.
+a refused one re-reads ReqMgr2's status and raises an alert (401/403: ``reqmgr2-write-refused``); a
+``failed`` ReqMgr2 refused once ends the request ``aborted -> aborted-completed`` instead; nothing is ever
+written backwards.  When the walk reaches ``acquired`` the global WorkQueue's totals are written once
+(:mod:`wms2.services.reqmgr_progress`, the only progress properties ReqMgr2 takes from an agent).
 """
 
 from __future__ import annotations
@@ -33,16 +36,19 @@ from wms2.core.workers import SessionSource
 from wms2.core.workflow_manager import submit_documents
 from wms2.db.reqmgr_tables import ReqMgrSyncRow
 from wms2.db.session import Database
-from wms2.db.tables import DagRow, RequestRow, WorkflowRow
-from wms2.domain.enums import TERMINAL_REQUEST_STATUSES, RequestStatus
+from wms2.db.tables import DagRow, InputFileRow, RequestRow, WorkflowRow
+from wms2.domain.enums import TERMINAL_REQUEST_STATUSES, InputFileState, RequestStatus
 from wms2.domain.reqmgr import RequestImportError
 from wms2.domain.request import RequestSpec
 from wms2.engines.base import Engine
-from wms2.services.reqmgr import RequestSourceError
+from wms2.services.reqmgr import RequestSourceError, RequestSourceRefused
+from wms2.services.reqmgr_progress import STORED_AS, InputTotals, progress_totals
 from wms2.services.reqmgr_status import (
     FINAL,
     OWNED,
+    RANK,
     STOP_ORDERS,
+    TAKEN,
     fallback_target,
     is_behind,
     path,
@@ -95,7 +101,7 @@ class ReqMgrSync:
             for team, docs in pulled.items():
                 for name, doc in sorted(docs.items()):
                     self._pull_one(db, team, name, doc, now)
-            self._push_all(db, client, now)
+            self._push_all(db, client, {n: d for docs in pulled.values() for n, d in docs.items()}, now)
         finally:
             client.close()
 
@@ -174,6 +180,8 @@ class ReqMgrSync:
                                        priority=priority, now=now)
             except actions.ActionError as exc:
                 log.warning("reqmgr2 sync: priority of %s not applied: %s", request.name, exc)
+            else:
+                _keep_in_document(request, {"RequestPriority": priority})
             applied["RequestPriority"] = priority
         sites = {k: doc.get(k) for k in ("SiteWhitelist", "SiteBlacklist")}
         if any(sites[k] != applied.get(k) for k in sites):
@@ -191,11 +199,14 @@ class ReqMgrSync:
             return
         request.spec = {**request.spec, "site_whitelist": list(spec.site_whitelist),
                         "site_blacklist": list(spec.site_blacklist)}
+        _keep_in_document(request, {"SiteWhitelist": update["site_whitelist"],
+                                    "SiteBlacklist": update["site_blacklist"]})
         _audit(request, f"site lists from ReqMgr2: whitelist {update['site_whitelist']},"
                         f" blacklist {update['site_blacklist']}", now)
 
     # -- push -----------------------------------------------------------------------------------------
-    def _push_all(self, db: SessionSource, client: ReqMgr2SyncClient, now: datetime) -> None:
+    def _push_all(self, db: SessionSource, client: ReqMgr2SyncClient, docs: dict[str, dict[str, Any]],
+                  now: datetime) -> None:
         with db.session() as session:
             ids = list(session.scalars(select(ReqMgrSyncRow.id).where(
                 ReqMgrSyncRow.imported.is_(True), ReqMgrSyncRow.finished.is_(False))))
@@ -206,6 +217,8 @@ class ReqMgrSync:
                     continue
                 if not self._push_one(session, client, sync, now):
                     return  # ReqMgr2 is unreachable: the other requests wait for the next cycle too
+                if not self._push_totals(session, client, sync, docs.get(sync.request_name), now):
+                    return
 
     def _push_one(self, session: Session, client: ReqMgr2SyncClient, sync: ReqMgrSyncRow, now: datetime) -> bool:
         """Walk ReqMgr2 forward for one request; False when ReqMgr2 did not answer."""
@@ -216,6 +229,8 @@ class ReqMgrSync:
         status = RequestStatus(request.status)
         target = fallback_target(sync.reqmgr_status, target_status(status, _had_dag(session, request),
                                                                     request.adaptive))
+        if target == "failed" and _refused_before(sync, "failed"):
+            target = "aborted-completed"  # ReqMgr2 refused `failed` once: end the request the other way
         terminal = status in TERMINAL_REQUEST_STATUSES
         if sync.reqmgr_status in FINAL or not is_behind(sync.reqmgr_status, target):
             sync.finished = terminal and (sync.reqmgr_status in FINAL or sync.reqmgr_status == target)
@@ -239,6 +254,9 @@ class ReqMgrSync:
             answer = client.set_status(sync.request_name, step)
         except TransitionRefused as exc:
             self._refused(session, client, sync, request, step, exc, now)
+            return False
+        except RequestSourceRefused as exc:  # 401/403: our credential or role; ReqMgr2 itself answers
+            self._forbidden(session, sync, request, f"status {before} -> {step}", exc, now)
             return False
         except RequestSourceError as exc:
             self._failed(sync, f"unreachable: {exc.message}", now)
@@ -269,16 +287,62 @@ class ReqMgrSync:
                     reason=f"ReqMgr2 refused {before} -> {step} for {request.name}: {exc.answer}",
                     repeat_after_s=self.settings.lifecycle.alert_repeat_seconds)
 
+    def _forbidden(self, session: Session, sync: ReqMgrSyncRow, request: RequestRow, what: str,
+                   exc: RequestSourceRefused, now: datetime) -> None:
+        """ReqMgr2 refuses our writes (HTTP 401/403): an alert for the operator, retried after back-off."""
+        self._failed(sync, f"refused: {exc.message}", now)
+        raise_alert(session, kind="reqmgr2-write-refused", now=now, request_name=request.name,
+                    status=str(request.status), detail={"write": what},
+                    reason=f"ReqMgr2 refused the write ({what}) for {request.name}: {exc.message}",
+                    repeat_after_s=self.settings.lifecycle.alert_repeat_seconds)
+
+    # -- progress totals -------------------------------------------------------------------------------
+    def _push_totals(self, session: Session, client: ReqMgr2SyncClient, sync: ReqMgrSyncRow,
+                     doc: dict[str, Any] | None, now: datetime) -> bool:
+        """Once the request is taken (``acquired`` or later on the main chain), write the global WorkQueue's
+        totals (:mod:`wms2.services.reqmgr_progress`) unless written before or already in the document.
+        False when ReqMgr2 did not answer."""
+        if not (RANK[TAKEN] <= RANK.get(sync.reqmgr_status, -1) < RANK["completed"]):
+            return True
+        if any("fields" in h for h in sync.history) or (doc is not None and any(
+                doc.get(stored) for stored in STORED_AS.values())):
+            return True
+        request = session.scalar(select(RequestRow).where(RequestRow.name == sync.request_name))
+        if request is None:
+            return True
+        totals = progress_totals(RequestSpec.model_validate(request.spec), _input_totals(session, request))
+        fields = totals.as_put()
+        status = sync.reqmgr_status
+        try:
+            answer = client.update(sync.request_name, fields)
+        except (TransitionRefused, RequestSourceRefused) as exc:
+            note = f"refused: {exc.message}"
+            self._record(sync, request, status, status, note, now, fields)
+            raise_alert(session, kind="reqmgr2-write-refused", now=now, request_name=request.name,
+                        status=str(request.status), detail={"write": "totals", "fields": fields},
+                        reason=f"ReqMgr2 refused the progress totals {fields} for {request.name}: {exc.message}",
+                        repeat_after_s=self.settings.lifecycle.alert_repeat_seconds)
+            return True
+        except RequestSourceError as exc:
+            self._failed(sync, f"unreachable: {exc.message}", now)
+            return False
+        self._record(sync, request, status, status, f"HTTP {answer.status} {answer.answer}", now, fields)
+        session.flush()
+        return True
+
     def _failed(self, sync: ReqMgrSyncRow, error: str, now: datetime) -> None:
         sync.attempts += 1
         sync.last_error = error
         sync.next_attempt_at = now + self._backoff(sync.attempts)
 
     def _record(self, sync: ReqMgrSyncRow, request: RequestRow, before: str, step: str, answer: str,
-                now: datetime) -> None:
-        sync.history = [*sync.history, {"at": now.isoformat(), "from": before, "to": step, "answer": answer}
-                        ][-HISTORY_KEPT:]
-        _audit(request, f"ReqMgr2 status {before} -> {step}: {answer}", now)
+                now: datetime, fields: dict[str, Any] | None = None) -> None:
+        entry: dict[str, Any] = {"at": now.isoformat(), "from": before, "to": step, "answer": answer}
+        if fields is not None:
+            entry["fields"] = fields
+        sync.history = [*sync.history, entry][-HISTORY_KEPT:]
+        what = f"progress totals {fields}" if fields is not None else f"status {before} -> {step}"
+        _audit(request, f"ReqMgr2 {what}: {answer}", now)
 
 
 def _had_dag(session: Session, request: RequestRow) -> bool:
@@ -287,6 +351,28 @@ def _had_dag(session: Session, request: RequestRow) -> bool:
         return False
     return session.scalar(select(DagRow.id).where(DagRow.workflow_id == workflow_id,
                                                   DagRow.status.in_(RUN_DAG_STATES)).limit(1)) is not None
+
+
+def _keep_in_document(request: RequestRow, values: dict[str, Any]) -> None:
+    """The stored ReqMgr2 document follows ReqMgr2: a request still ``submitted`` is validated again from
+    it (``workflow_manager.revalidate``), which must not undo a change applied from ReqMgr2."""
+    request.document = {**request.document, **values}
+
+
+def _refused_before(sync: ReqMgrSyncRow, step: str) -> bool:
+    return any(h.get("to") == step and "fields" not in h and str(h.get("answer", "")).startswith("refused")
+               for h in sync.history)
+
+
+def _input_totals(session: Session, request: RequestRow) -> InputTotals:
+    """The request's selected input files (excluded ones left out); zero for generation."""
+    workflow_id = session.scalar(select(WorkflowRow.id).where(WorkflowRow.request_id == request.id))
+    if workflow_id is None:
+        return InputTotals()
+    files = list(session.scalars(select(InputFileRow).where(InputFileRow.workflow_id == workflow_id,
+                                                            InputFileRow.state != InputFileState.excluded)))
+    return InputTotals(files=len(files), events=sum(f.events for f in files),
+                       lumis=sum(len(lumis) for f in files for lumis in f.lumis.values()))
 
 
 def _last_dn(doc: dict[str, Any]) -> str | None:

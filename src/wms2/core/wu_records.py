@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Executable, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -19,20 +19,33 @@ def store_completed(session: Session, dag: DagRow, completed: Iterable[Completed
     completed = list(completed)
     if not completed:
         return 0
-    names = [wu.name for wu in completed]
-    known = set(session.scalars(select(WorkUnitRecordRow.name).where(
-        WorkUnitRecordRow.workflow_id == dag.workflow_id, WorkUnitRecordRow.round == dag.round,
-        WorkUnitRecordRow.name.in_(names))))
     now = utcnow()
     rows = [{"workflow_id": dag.workflow_id, "round": dag.round, "name": wu.name, "site": wu.site,
              "registered": False, "record": wu.as_record(), "created_at": now}
-            for wu in completed if wu.name not in known]
-    if rows:  # one multi-row INSERT (a round completes hundreds of WUs; no per-row ORM objects needed)
-        session.execute(insert(WorkUnitRecordRow), rows)
+            for wu in completed]
+    # one multi-row INSERT (a round completes hundreds of WUs; no per-row ORM objects needed); a WU already
+    # recorded for the round (a rescue DAG of it, a repeated poll) is skipped by the unique key, without
+    # a look-up first
+    session.execute(_insert_new_records(session), rows)
     for wu in completed:
         dag.completed_work_units[wu.name] = {"site": wu.site}
     flag_modified(dag, "completed_work_units")
     return len(completed)
+
+
+def _insert_new_records(session: Session) -> Executable:
+    """``INSERT ... ON CONFLICT (workflow_id, round, name) DO NOTHING`` in the session's dialect."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:
+        raise RuntimeError(f"unsupported database dialect {dialect!r} (SQLite or PostgreSQL)")
+    return dialect_insert(WorkUnitRecordRow).on_conflict_do_nothing(index_elements=RECORD_KEY)
+
+
+RECORD_KEY = ("workflow_id", "round", "name")  # uq_work_unit_record
 
 
 def round_records(session: Session, dag: DagRow, pending_only: bool = False) -> list[WorkUnitRecordRow]:

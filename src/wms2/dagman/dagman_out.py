@@ -20,14 +20,22 @@ class DagmanOut:
         self.path = path
         self.cluster = cluster
         self._fh: IO[str] | None = None
+        self.dropped = 0
 
     def log(self, message: str) -> None:
-        if self._fh is None:
-            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+        """Append lines; a write that fails (a full disk) drops them, as DAGMan's own debug log does:
+        the log must never stop the DAG it describes (``dropped`` counts the lost lines)."""
         stamp = time.strftime("%m/%d/%y %H:%M:%S")
-        for line in message.splitlines() or [""]:
-            self._fh.write(f"{stamp} {line}\n")
-        self._fh.flush()
+        lines = message.splitlines() or [""]
+        try:
+            if self._fh is None:
+                self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+            for line in lines:
+                self._fh.write(f"{stamp} {line}\n")
+            self._fh.flush()
+        except OSError:
+            self.dropped += len(lines)
+            self.close()  # the buffer holds what could not be written; reopened at the next line
 
     def banner(self) -> None:
         self.log("******************************************************")
@@ -55,6 +63,9 @@ class DagmanOut:
                  f"EXITING WITH STATUS {status}")
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            try:
+                fh.close()
+            except OSError:  # the buffered tail could not be flushed (a full disk): dropped
+                self.dropped += 1

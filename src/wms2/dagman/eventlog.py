@@ -94,18 +94,29 @@ class EventLogWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fh: IO[str] | None = None
+        self.dropped = 0  # events that could not be written (a full disk)
 
     def write(self, event: Event) -> None:
-        if self._fh is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
-        self._fh.write(render_event(event))
-        self._fh.flush()
+        """A write that fails (a full disk) drops the event and never raises: the log records what
+        happened, it must not stop it (the job's exit is also in the pool's exit file, which recovery
+        reads).  A torn event line that a failed write may leave is skipped by the reader."""
+        try:
+            if self._fh is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+            self._fh.write(render_event(event))
+            self._fh.flush()
+        except OSError:
+            self.dropped += 1
+            self.close()  # reopened at the next event
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            try:
+                fh.close()
+            except OSError:  # the unflushed tail is lost (a full disk)
+                self.dropped += 1
 
 
 _HEAD = re.compile(r"^(\d{3}) \((\d+)\.(\d+)\.(\d+)\) (\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)\S* (.*)$")

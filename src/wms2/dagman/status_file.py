@@ -291,6 +291,63 @@ def read_node_states(path: Path) -> list[NodeState]:
             for name, code, _details, _retries, _queued, held in scanned[0]]
 
 
+# The strict node ad with only the fields the DAG Monitor needs captured (node, status, held): a third of
+# the strings per node to build, on the 1,250-node outer files the monitor reads every cycle.
+_STRICT_STATE_AD = re.compile(
+    r'^\[\n  Type = "NodeStatus";\n  Node = "((?:[^"\\\n]|\\.)*)";\n  NodeStatus = (\d+);[^\n]*\n'
+    r'  StatusDetails = "(?:[^"\\\n]|\\.)*";\n  RetryCount = \d+;\n  JobProcsQueued = \d+;\n'
+    r'  JobProcsHeld = (\d+);\n\]\n', re.M)
+# The same for a file without any backslash (no escapes to skip: plain character classes, which the
+# regex engine runs ~1.5x faster than the escape-aware alternation).
+_STRICT_STATE_AD_PLAIN = re.compile(
+    r'^\[\n  Type = "NodeStatus";\n  Node = "([^"\\\n]*)";\n  NodeStatus = (\d+);[^\n]*\n'
+    r'  StatusDetails = "[^"\\\n]*";\n  RetryCount = \d+;\n  JobProcsQueued = \d+;\n'
+    r'  JobProcsHeld = (\d+);\n\]\n', re.M)
+NodeColumns = tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]  # names, NodeStatus codes, JobProcsHeld
+
+
+def _strict_state_columns(text: str) -> NodeColumns | None:
+    """``_strict_scan``'s checks, with the three-field pattern; the columns are built by C-level
+    ``zip``/``map`` (no Python loop per node)."""
+    first = text.find(_STRICT_FIRST)
+    if first < 0:
+        return None
+    last = text.rfind(_STRICT_FIRST)
+    end = text.find("\n]\n", last)
+    if end < 0:
+        return None
+    run = text[first:end + 3]
+    escaped = "\\" in run
+    found: list[tuple[str, str, str]] = (_STRICT_STATE_AD if escaped else _STRICT_STATE_AD_PLAIN).findall(run)
+    if (not found or run.count(_NODE_TYPE) != len(found) or text.count(_NODE_TYPE) != len(found)
+            or run.count("\n") != _STRICT_LINES_PER_AD * len(found)):
+        return None
+    names, codes, held = zip(*found, strict=True)
+    if escaped:
+        names = tuple(_unescape(n) if "\\" in n else n for n in names)
+    return names, tuple(map(int, codes)), tuple(map(int, held))
+
+
+def read_node_columns(path: Path) -> NodeColumns:
+    """:func:`read_node_states` as three parallel tuples (names, codes, held), the form the DAG Monitor
+    aggregates with C-level operations; any layout other than DAGMan's exact one goes through
+    :func:`read_node_states` (same values)."""
+    text = path.read_text()
+    columns = _strict_state_columns(text)
+    if columns is not None:
+        return columns
+    scanned = _scan(text)
+    if scanned is None:
+        nodes = [(n.node, n.status, n.procs_held) for n in parse_status_text_general(text, str(path)).nodes]
+    else:
+        nodes = [(_unescape(name) if "\\" in name else name, int(code), int(held))
+                 for name, code, _details, _retries, _queued, held in scanned[0]]
+    if not nodes:
+        return (), (), ()
+    names, codes, helds = zip(*nodes, strict=True)
+    return names, codes, helds
+
+
 def read_status_file(path: Path) -> DagStatusFile:
     """Read a node status file; DAGMan's own layout takes a single-regex fast path, anything else the
     general ClassAd parse (both give the same result on DAGMan's layout)."""

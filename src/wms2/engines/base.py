@@ -109,5 +109,14 @@ class Engine(ABC):
     @abstractmethod
     def exit_info(self, cluster_id: int, schedd: str) -> DagExitInfo: ...
 
+    def find_submitted(self, batch_name: str) -> SubmitResult | None:
+        """The top-level DAGMan job submitted earlier with ``batch_name`` (running or finished), if the
+        engine's own records have one; the newest when several.  The launcher names each DAG row's
+        submission uniquely, so this finds a submission whose commit was lost (a crash between
+        ``submit_dag`` and the database write) instead of submitting it a second time.  Raises
+        ``ScheddUnreachable`` when a schedd that could hold it does not answer.  An engine that keeps
+        no record of its submissions (the test engines) finds nothing."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (sockets, threads)."""

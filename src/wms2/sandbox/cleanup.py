@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 
 from wms2.sandbox.exitcodes import process_exit_status
+from wms2.sandbox.lfns import unmerged_lfn
 from wms2.sandbox.manifest import WorkUnitManifest
 from wms2.sandbox.report import JobReport
 from wms2.sandbox.results import ELECTED_SITE_FILE
 from wms2.sandbox.stageout import StageOut, StageOutError
-from wms2.sandbox.wrapper import unmerged_lfn
 
 #: cms-formats §7: "other stage-out exception" — the closest code for a failed deletion.
 CLEANUP_FAILED = 60324

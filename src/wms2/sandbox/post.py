@@ -20,7 +20,6 @@ from wms2.sandbox.exitcodes import (
     POST_SUCCESS,
     signal_exit_code,
 )
-from wms2.sandbox.fjr import FjrParseError, parse_fjr
 from wms2.sandbox.landing import elect_site
 from wms2.sandbox.manifest import PostSpec, WorkUnitManifest
 from wms2.sandbox.report import JobReport
@@ -85,6 +84,8 @@ def _cmssw_details(wudir: Path, report: JobReport | None) -> dict:
         "output_files": [o.lfn for o in report.outputs],
         "performance": {s.name: s.metrics.model_dump() for s in report.steps},
     }
+    from wms2.sandbox.fjr import FjrParseError, parse_fjr  # deferred: only failed attempts read FJRs
+
     for step in report.steps:
         if step.fjr and step.exit_code and (wudir / step.fjr).exists():
             try:
@@ -101,6 +102,8 @@ def _bad_inputs(wudir: Path, report: JobReport | None) -> list[str]:
         return []
     if report.bad_input_files:
         return report.bad_input_files
+    from wms2.sandbox.fjr import FjrParseError, parse_fjr  # deferred: only failed attempts read FJRs
+
     for step in report.steps:
         if step.exit_code and step.fjr and (wudir / step.fjr).exists():
             try:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from wms2.sandbox import ads
-from wms2.sandbox.results import ELECTED_SITE_FILE
+from wms2.sandbox.filenames import ELECTED_SITE_FILE
 from wms2.sandbox.submitfile import (
     ATTEMPT_SUFFIX,
     OVERRIDE_SUB_SUFFIX,

@@ -10,10 +10,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-MERGE_OUTPUT_FILE = "merge_output.json"
-WORK_UNIT_METRICS_FILE = "work_unit_metrics.json"
-ELECTED_SITE_FILE = "elected_site"
-POST_SUFFIX = ".post.json"
+from wms2.sandbox.filenames import ELECTED_SITE_FILE as ELECTED_SITE_FILE
+from wms2.sandbox.filenames import MERGE_OUTPUT_FILE as MERGE_OUTPUT_FILE
+from wms2.sandbox.filenames import POST_SUFFIX as POST_SUFFIX
+from wms2.sandbox.filenames import WORK_UNIT_METRICS_FILE as WORK_UNIT_METRICS_FILE
 
 
 class MergedFile(BaseModel):

@@ -20,7 +20,6 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from wms2.sandbox.burner import Burner
 from wms2.sandbox.exitcodes import (
@@ -31,9 +30,11 @@ from wms2.sandbox.exitcodes import (
 )
 from wms2.sandbox.fjr import FjrError, FjrInputFile, FjrOutputFile, FjrReport
 from wms2.sandbox.fjr_writer import performance_sections, write_fjr
-from wms2.sandbox.manifest import FaultSpec, OutputModule, SimulatorConfig
+from wms2.sandbox.manifest import OutputModule
 from wms2.sandbox.memory import current_rss_mb, peak_rss_mb, peak_vsize_mb
 from wms2.sandbox.physics import PHYSICS_BYTES, distort, generate
+from wms2.sandbox.simrun import SimInput as SimInput
+from wms2.sandbox.simrun import SimulatorRun as SimulatorRun
 
 #: Work is handed to the threads in slices of about this much CPU (seconds): small enough to keep
 #: per-event bookkeeping (peaks, crashes, memory checks), large enough to hide the IPC cost.
@@ -45,33 +46,6 @@ _ID_BYTES = 16
 _WRITE_CHUNK = 500
 _WRITE_BATCH_BYTES = 8 * 1024 * 1024
 _MB = 1024 * 1024
-
-
-class SimInput(BaseModel):
-    lfn: str
-    pfn: str = ""
-    events: int = Field(ge=0, description="events to read from this file")
-    first_event: int = Field(0, ge=0)
-    lumis: dict[str, list[int]] = Field(default_factory=dict)
-
-
-class SimulatorRun(BaseModel):
-    """Everything one simulator step needs; written by the wrapper next to the step."""
-
-    step: str
-    threads: int = Field(1, ge=1)
-    config: SimulatorConfig = Field(default_factory=SimulatorConfig)
-    outputs: list[OutputModule] = Field(default_factory=list)
-    events: int = Field(0, ge=0, description="generation: events to generate")
-    first_event: int = Field(1, ge=1)
-    run: int = 1
-    lumis: dict[str, list[int]] = Field(default_factory=dict)
-    inputs: list[SimInput] = Field(default_factory=list)
-    fault: FaultSpec | None = None
-    memory_limit_mb: float | None = None
-    fjr: str = "FrameworkJobReport.xml"
-    workdir: str = "."
-    data_type: str = "MC"
 
 
 class _Events:

@@ -21,7 +21,7 @@ from wms2.sandbox.exitcodes import (
 from wms2.sandbox.fjr import FjrParseError, FjrReport, parse_fjr
 from wms2.sandbox.manifest import FaultSpec, JobSpec, SimulatorConfig, StepSpec
 from wms2.sandbox.memory import tree_memory_mb, tree_pids
-from wms2.sandbox.simulator import SimInput, SimulatorRun
+from wms2.sandbox.simrun import SimInput, SimulatorRun
 
 FJR_NAME = "FrameworkJobReport.xml"
 #: Memory watchdog: seconds between RSS readings, and readings over the limit before the kill

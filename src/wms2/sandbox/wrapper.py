@@ -17,7 +17,8 @@ from wms2.sandbox import ads
 from wms2.sandbox.classify import DATA_CODES
 from wms2.sandbox.exitcodes import UNCAUGHT_EXCEPTION, process_exit_status
 from wms2.sandbox.fjr import FjrReport
-from wms2.sandbox.manifest import FaultSpec, JobSpec, OutputModule, StepSpec, WorkUnitManifest
+from wms2.sandbox.lfns import unmerged_lfn
+from wms2.sandbox.manifest import FaultSpec, JobSpec, StepSpec, WorkUnitManifest
 from wms2.sandbox.report import JobReport, StagedOutput, StepMetrics, StepResult
 from wms2.sandbox.stageout import StageOut, StageOutError
 from wms2.sandbox.steps import StepInput, StepOutcome, chained_inputs, first_step_inputs, run_step
@@ -46,15 +47,6 @@ def active_fault(
             continue
         return fault
     return None
-
-
-def unmerged_lfn(manifest: WorkUnitManifest, job: JobSpec, step: StepSpec, out: OutputModule) -> str:
-    """Deterministic per node and round, so a retry overwrites its previous attempt's file."""
-    base = (
-        out.unmerged_lfn_base
-        or f"{manifest.stageout.lfn_prefix.rstrip('/')}/unmerged/{manifest.request_name}/{out.tier}"
-    )
-    return f"{base.rstrip('/')}/r{manifest.round}/{manifest.work_unit}/{job.node}-{step.name}-{out.module}.root"
 
 
 def step_metrics(step: StepSpec, outcome: StepOutcome, workdir: Path) -> StepMetrics:

@@ -1,7 +1,8 @@
 """``wms2 demo --source reqmgr2``: the demo's requests flow through a real local ReqMgr2.
 
 The demo starts ReqMgr2 under ``<home>/reqmgr2`` (left running afterwards, so that its answers can be
-checked; ``wms2 dev reqmgr2 stop --home <home>/reqmgr2`` stops it), creates the demo's generation
+checked; ``wms2 dev reqmgr2 stop --home <home>/reqmgr2`` stops it) — or uses the ReqMgr2 of another
+directory (``--reqmgr2-home DIR``: started when not running, left running, never wiped) —, creates the demo's generation
 request as a StepChain and as a TaskChain, approves them and assigns them to the demo's team — as a
 requestor and an operator would, with signed front-end headers — and lets WMS2 pull them, run them and
 write their statuses back.  Input-dataset samples are left out: ReqMgr2 would look their input up in DBS.
@@ -47,10 +48,13 @@ def _generation_sample() -> dict[str, Any]:
     return dict(json.loads(resources.files("wms2.samples").joinpath("demo_generation.json").read_text()))
 
 
-def demo_documents(state: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
-    """(create document, ProcessingString) for a StepChain and a TaskChain built from the demo sample."""
+def demo_documents(state: dict[str, Any], events: int | None = None) -> list[tuple[dict[str, Any], str]]:
+    """(create document, ProcessingString) for a StepChain and a TaskChain built from the demo sample;
+    ``events`` replaces the sample's ``RequestNumEvents`` (quick runs)."""
     sample = _generation_sample()
     step = dict(sample["Step1"])
+    if events is not None:
+        step["RequestNumEvents"] = events
     step.pop("WMS2OutputTiers", None)
     step.update({"ConfigCacheID": CONFIG_ID, "CMSSWVersion": RELEASES[ARCH][0], "ScramArch": [ARCH]})
     # ReqMgr2 refuses arguments it does not know: WMS2's own knobs (WMS2*) stay out.
@@ -72,10 +76,12 @@ class ReqMgr2Feed:
 
     state: dict[str, Any]
     names: list[str] = field(default_factory=list)
+    events: int | None = None  # the requests' RequestNumEvents (default: the sample's)
 
     @classmethod
-    def start(cls, home: Path) -> ReqMgr2Feed:
-        return cls(start(reqmgr2_home(home)))
+    def start(cls, home: Path, server_home: Path | None = None, events: int | None = None) -> ReqMgr2Feed:
+        """Start (or find running) the ReqMgr2 of ``server_home`` (default ``<home>/reqmgr2``)."""
+        return cls(start(server_home or reqmgr2_home(home)), events=events)
 
     def settings_overrides(self, sections: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """The demo's settings plus the ``[reqmgr2]`` section, and the sample's simulator hints as the
@@ -103,7 +109,7 @@ class ReqMgr2Feed:
                                                                             "filterName": ""}}}}})
         client = self._operator(settings)
         try:
-            for doc, processing in demo_documents(self.state):
+            for doc, processing in demo_documents(self.state, self.events):
                 name = client.create(doc)
                 client.set_status(name, "assignment-approved")
                 client.update(name, {"RequestStatus": "assigned", "Team": DEMO_TEAM,

@@ -11,7 +11,9 @@ server in this process (``/work/shared/design/reqmgr2-local.md``, pitfall 3):
 - the CMSSW release list (normally the CMS software site's ReleasesXML): WMCore's TagCollector is pointed
   at ``http://127.0.0.1:<outside_port>/SDT/cgi-bin/ReleasesXML``, which lists the configured releases;
 - DBS: requests carry ``DbsUrl = http://127.0.0.1:<outside_port>/dbs/prod/global/DBSReader``, which
-  answers ``serverinfo`` (the "DBS answers" check) and ``datatiers`` (the output data-tier check).
+  answers ``serverinfo`` (the "DBS answers" check) and ``datatiers`` (the output data-tier check);
+- MSTransferor: after a priority or site-list change ReqMgr2 POSTs ``{"workflow": name}`` to
+  ``/ms-transferor/data/transferor`` (WMCore ``ReqMgr/Service/Request.py``), answered with no error.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from xml.sax.saxutils import quoteattr
 
 DBS_PATH = "/dbs/prod/global/DBSReader"
 RELEASES_PATH = "/SDT/cgi-bin/ReleasesXML"
+TRANSFEROR_PATH = "/ms-transferor/data/transferor"
 
 
 def releases_xml(releases: dict[str, list[str]]) -> bytes:
@@ -57,6 +60,21 @@ def outside_handler(settings: dict[str, Any]) -> type[BaseHTTPRequestHandler]:
             body, ctype = answers[path]
             self.send_response(200)
             self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            # MSTransferor: ReqMgr2 asks it to re-place a request's data after a priority or site-list
+            # change; there is no data placement here, so the answer is "nothing to do".
+            if self.path.split("?", 1)[0].rstrip("/") != TRANSFEROR_PATH:
+                self.send_error(404, f"no local answer for POST {self.path}")
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            request = json.loads(self.rfile.read(length) or b"{}")
+            body = json.dumps({"result": [{"workflow": request.get("workflow"), "status": "ok"}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

@@ -41,6 +41,7 @@ from wms2.engines.placement import ScheddCaps, ScheddLoad, place_dag
 log = logging.getLogger(__name__)
 
 # A ClassAd attribute name usable in ``My.<name> = value`` (SubmitOptions.extra_attributes).
+_BATCH_NAME = re.compile(r"^[A-Za-z0-9_.-]+\Z")
 _ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 # A constraint that matches nothing: used by ``ping`` to make the schedd answer a trivial query.
 _PING_CONSTRAINT = "false"
@@ -136,6 +137,19 @@ class HTCondorEngine(Engine):
         cluster = self._pool.submit(schedd, description, dag.parent, options.extra_attributes)
         log.info("submitted %s to %s as DAGMan job %d", dag, schedd, cluster)
         return SubmitResult(cluster_id=cluster, schedd=schedd)
+
+    def find_submitted(self, batch_name: str) -> SubmitResult | None:
+        """The DAGMan job (scheduler universe) named ``batch_name``, in the queue or in the history of any
+        configured schedd."""
+        if not _BATCH_NAME.match(batch_name):
+            raise ValueError(f"batch name {batch_name!r}: only letters, digits and '_.-' are allowed")
+        constraint = f'JobBatchName == "{batch_name}" && JobUniverse == 7'
+        for schedd in self.schedd_names():
+            ads = self._pool.query(schedd, constraint, ["ClusterId"])
+            ads = ads or self._pool.history(schedd, constraint, ["ClusterId"], match=1)
+            if ads:
+                return SubmitResult(cluster_id=max(int(ad["ClusterId"]) for ad in ads), schedd=schedd)
+        return None
 
     def _queue_ad(self, cluster_id: int, schedd: str, projection: list[str]) -> dict[str, Any] | None:
         ads = self._pool.query(schedd, dagman_job_constraint(cluster_id), projection, limit=1)

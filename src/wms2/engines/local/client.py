@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,18 @@ class LocalEngine(Engine):
             client = self.pools[self._lock_holder(Path(body["dag_file"])) or self.choose_pool()]
             code, answer = client.request("POST", "/submit", body)
         return SubmitResult(cluster_id=int(_check(code, answer, pool=client.name)["cluster"]), schedd=client.name)
+
+    def find_submitted(self, batch_name: str) -> SubmitResult | None:
+        """Asked of every pool (``GET /find``); a pool that does not answer raises ScheddUnreachable,
+        since the submission may be there."""
+        found: list[SubmitResult] = []
+        for name, client in self.pools.items():
+            code, answer = client.request("GET", "/find?" + urllib.parse.urlencode({"batch_name": batch_name}))
+            if code == 404:
+                raise EngineError(f"local pool {name} has no /find (a daemon older than this WMS2): restart it"
+                                  " (wms2 pool stop; wms2 pool start)")
+            found += [SubmitResult(cluster_id=int(c), schedd=name) for c in _check(code, answer, pool=name)["clusters"]]
+        return found[-1] if found else None
 
     def _info(self, cluster_id: int, schedd: str) -> dict[str, Any]:
         client = self.pool(schedd)

@@ -74,6 +74,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif url.path == "/nodes":
             snapshot = sched.snapshot(int(params.get("cluster", "-1")))
             self._reply(200, snapshot) if snapshot else self._reply(404, {"error": "not running", "kind": "unknown"})
+        elif url.path == "/find":  # top-level DAG jobs submitted with this batch name, newest last
+            name = params.get("batch_name", "")
+            self._reply(200, {"clusters": [r.cluster for r in sched.records.all()
+                                           if r.parent is None and name and r.batch_name == name]})
         elif url.path == "/list":
             self._reply(200, {"dags": [r.as_dict() for r in sched.records.all()]})
         else:

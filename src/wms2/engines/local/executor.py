@@ -6,7 +6,9 @@ the throttles, and process exits come back through callbacks.  Nothing here slee
 
 from __future__ import annotations
 
+import contextlib
 import heapq
+import logging
 import subprocess
 import time
 from collections.abc import Callable
@@ -34,6 +36,7 @@ from wms2.engines.local.reaper import Reaper
 from wms2.engines.local.reports import RunReports
 from wms2.engines.local.scripts import ScriptStage
 
+log = logging.getLogger(__name__)
 MAX_REPORTED_FAILURES = 100  # failed nodes listed in dagman.out at the end (the rest are in the status file)
 LIST_FAILED_REASON = "DAG Abort: job list failed (DAGMAN_REMOVE_JOB_LIST_ON_FAILURE)."
 
@@ -544,6 +547,17 @@ class DagRun(ScriptStage, RunExtras, RunControl):
             self._finish(code if code != 0 else int(ExitCode.ERROR))
 
     # -- end -------------------------------------------------------------------------------------
+    def _write_final_reports(self, exit_code: int) -> None:
+        self.write_dot()
+        self.reports.finish()
+        failed = [(n.name, n.details) for n in self.nodes.values() if n.status == NodeStatus.ERROR]
+        if failed:
+            self.out.failed_report(failed[:MAX_REPORTED_FAILURES])
+        if self.jobstate:
+            self.jobstate.internal(f"DAGMAN_FINISHED {exit_code}")
+            self.jobstate.close()
+        self.out.exiting(exit_code)
+
     def _finish(self, exit_code: int) -> None:
         if self.phase == "done":
             return
@@ -556,17 +570,14 @@ class DagRun(ScriptStage, RunExtras, RunControl):
             self.end_reason = {0: "DAG completed successfully", 2: "DAG removed"}.get(
                 exit_code, f"DAG failed (DAG_Status {int(self.dag_status)})")
         self.stop_services()
-        self.write_dot()
-        self.reports.finish()
-        failed = [(n.name, n.details) for n in self.nodes.values() if n.status == NodeStatus.ERROR]
-        if failed:
-            self.out.failed_report(failed[:MAX_REPORTED_FAILURES])
-        if self.jobstate:
-            self.jobstate.internal(f"DAGMAN_FINISHED {exit_code}")
-            self.jobstate.close()
-        self.out.exiting(exit_code)
+        try:
+            self._write_final_reports(exit_code)
+        except OSError as exc:  # a full disk: the files are incomplete, but the DAG job must still end
+            log.error("DAG %s: cannot write its final reports: %s", self.spec.path, exc)
+            self.out.log(f"ERROR: failed to write the DAG's final reports: {exc}")
         self.out.close()
-        self.log.close()
+        with contextlib.suppress(OSError):  # its unflushed tail is lost on a full disk, nothing more
+            self.log.close()
         self.lock_path.unlink(missing_ok=True)
         for callback in self.on_finished:
             callback(self)

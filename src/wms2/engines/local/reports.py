@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ from wms2.dagman.status_file import DagStatusFile, NodeStatusEntry, write_status
 if TYPE_CHECKING:
     from wms2.engines.local.executor import DagRun
 
+log = logging.getLogger(__name__)
 STOP_NOTES = {"remove": "removed", "abort": "aborted"}
 # How often a status file may be rewritten at most, whatever its period: the analogue of DAGMan's
 # log-scan cycle (DAGMAN_USER_LOG_SCAN_INTERVAL, 5 s), which bounds its writes the same way.
@@ -93,6 +95,17 @@ class RunReports:
             counts[NodeStatus.ERROR], counts[NodeStatus.FUTILE]), self.run.dag_status)
 
     def write_rescue(self) -> None:
+        """Write (or rewrite) the rescue DAG.  A failure (a full disk) is logged and the DAG still ends,
+        without a rescue file, as DAGMan does: a DAG that never ends would wedge its request."""
+        try:
+            self._write_rescue()
+        except OSError as exc:
+            log.error("DAG %s: cannot write the rescue DAG: %s", self.run.spec.path, exc)
+            self.run.out.log(f"ERROR: failed to write the Rescue DAG: {exc}")
+            for tmp in self.run.spec.path.parent.glob(self.run.spec.path.name + ".rescue*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+    def _write_rescue(self) -> None:
         run = self.run
         rescue = RescueDag(
             dag_file=str(run.spec.path), total_nodes=len(run.nodes),
