@@ -184,3 +184,29 @@ def test_a_submission_is_found_by_its_batch_name_running_or_ended(pools: Setting
     gate.open()
     engine.wait(result.cluster_id, timeout=WAIT_S, schedd=result.schedd)
     assert engine.find_submitted("req-r0-d1") == result  # ended: still found, never submitted again
+
+
+def test_dag_commands_reach_the_dags_own_pool(pools: Settings, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from wms2.cli import app
+
+    (pools.home / "wms2.toml").write_text('[engine]\nlocal_pools = ["a", "b", "c"]\n')
+    gate = Gate(tmp_path / "gate")
+    engine = LocalEngine(pools)
+    submitted = submit_many(engine, tmp_path, gate, 2)
+    dag_b, on_b = submitted[1]
+    assert on_b.schedd == "b"
+    runner = CliRunner()
+    home = ["--home", str(pools.home)]
+    done = runner.invoke(app, ["dag", "hold", str(on_b.cluster_id), "--pool", "b", *home])
+    assert done.exit_code == 0, done.output
+    assert "on pool b" in done.output and spool_dags(pools, "b")[str(dag_b)]["state"] == "held"
+    status = runner.invoke(app, ["dag", "status", str(dag_b), "--json", *home])
+    assert status.exit_code == 0, status.output
+    assert '"pool": "b"' in status.output and '"state": "held"' in status.output
+    wrong = runner.invoke(app, ["dag", "release", str(on_b.cluster_id), "--pool", "z", *home])
+    assert wrong.exit_code != 0 and "not a configured local pool" in wrong.output
+    assert runner.invoke(app, ["dag", "release", str(on_b.cluster_id), "--pool", "b", *home]).exit_code == 0
+    gate.open()
+    wait_all(engine, submitted)

@@ -24,6 +24,8 @@ dag_app = typer.Typer(help="Run and inspect DAG files on the local engine.", no_
 DagArg = Annotated[Path, typer.Argument(help="DAG input file", exists=True, dir_okay=False)]
 DEFAULT_WU_ROWS = 100  # the API's default page (api.default_page_size)
 ClusterArg = Annotated[int, typer.Argument(help="cluster id of the DAGMan job")]
+PoolOpt = Annotated[str | None, typer.Option(
+    "--pool", help="the local pool holding the cluster (engine.local_pools; default: the first)")]
 
 
 @dag_app.command("run")
@@ -158,14 +160,19 @@ def _nodes_from_out(spec: DagSpec, summary: DagmanOutSummary) -> list[dict[str, 
 
 def _from_pool(out: dict[str, Any], dag_file: Path, home: Path | None) -> bool:
     from wms2.engines.local.client import PoolClient
+    from wms2.engines.local.pools import pool_names, pool_spool
 
     settings = settings_for(home)
-    client = PoolClient(settings.pool_dir, settings.engine.pool_host)
-    if client.ping() is None:
+    found: list[tuple[float, PoolClient, dict[str, Any]]] = []
+    for name in pool_names(settings):  # every configured pool: the DAG may run on any of them
+        candidate = PoolClient(pool_spool(settings, name), settings.engine.pool_host, name)
+        latest = _latest_cluster(candidate, dag_file) if candidate.ping() is not None else None
+        if latest is not None:
+            found.append((float(latest.get("start_time") or 0.0), candidate, latest))
+    if not found:
         return False
-    record = _latest_cluster(client, dag_file)
-    if record is None:
-        return False
+    _start, client, record = max(found, key=lambda item: item[0])
+    out["pool"] = client.name
     out.update(source="pool", cluster=record["cluster"], state=record["state"], exit_code=record["exit_code"],
                reason=record["reason"], counts=record["counters"])
     code, snap = client.request("GET", f"/nodes?cluster={record['cluster']}")
@@ -194,33 +201,36 @@ def status(dag_file: DagArg, home: HomeOpt = None, json_out: JsonOpt = False) ->
         console.print(f"  {node['node']:<40} {name:<10} retries={node['retry_count']} {node['details']}")
 
 
-def _act(action: str, cluster: int, home: Path | None, reason: str) -> None:
+def _act(action: str, cluster: int, home: Path | None, reason: str, pool: str | None) -> None:
     from wms2.engines.local.client import LocalEngine
 
     engine = LocalEngine(settings_for(home))
+    name = pool or engine.client.name
+    if name not in engine.pools:
+        raise fail(f"--pool {name!r}: not a configured local pool (engine.local_pools = {list(engine.pools)})")
     try:
-        getattr(engine, action)(cluster, "local", *([reason] if action != "release" else []))
+        getattr(engine, action)(cluster, name, *([reason] if action != "release" else []))
     except EngineError as exc:
         raise fail(str(exc)) from exc
-    console.print(f"{action} sent to cluster {cluster}")
+    console.print(f"{action} sent to cluster {cluster} on pool {name}")
 
 
 @dag_app.command("remove")
-def remove(cluster: ClusterArg, home: HomeOpt = None) -> None:
+def remove(cluster: ClusterArg, home: HomeOpt = None, pool: PoolOpt = None) -> None:
     """Remove a DAG (rescue DAG first, then its jobs are killed; exit code 2)."""
-    _act("remove", cluster, home, "removed from the command line")
+    _act("remove", cluster, home, "removed from the command line", pool)
 
 
 @dag_app.command("hold")
-def hold(cluster: ClusterArg, home: HomeOpt = None) -> None:
+def hold(cluster: ClusterArg, home: HomeOpt = None, pool: PoolOpt = None) -> None:
     """Hold a DAG: no new scripts or submits; running jobs continue."""
-    _act("hold", cluster, home, "held from the command line")
+    _act("hold", cluster, home, "held from the command line", pool)
 
 
 @dag_app.command("release")
-def release(cluster: ClusterArg, home: HomeOpt = None) -> None:
+def release(cluster: ClusterArg, home: HomeOpt = None, pool: PoolOpt = None) -> None:
     """Release a held DAG."""
-    _act("release", cluster, home, "")
+    _act("release", cluster, home, "", pool)
 
 
 @dag_app.command("nodes")
