@@ -175,22 +175,25 @@ def test_a_submission_is_found_by_its_batch_name_running_or_ended(pools: Setting
     gate = Gate(tmp_path / "gate")
     engine = LocalEngine(pools)
     assert engine.find_submitted("req-r0-d1") is None
-    for i in range(2):  # other DAGs on the other pools, so the search must look at every pool
-        engine.submit_dag(tiny_dag(tmp_path / f"other{i}", gate, tmp_path / "starts.log"), SubmitOptions())
+    others = submit_many(engine, tmp_path, gate, 2)  # on the other pools: the search must look at every pool
     dag = tiny_dag(tmp_path / "mine", gate, tmp_path / "starts.log")
     result = engine.submit_dag(dag, SubmitOptions(batch_name="req-r0-d1"))
     assert engine.find_submitted("req-r0-d1") == result  # running
     assert engine.find_submitted("req-r0-d2") is None
     gate.open()
-    engine.wait(result.cluster_id, timeout=WAIT_S, schedd=result.schedd)
+    wait_all(engine, [*others, (dag, result)])  # the pools are left idle for the next test
     assert engine.find_submitted("req-r0-d1") == result  # ended: still found, never submitted again
 
 
-def test_dag_commands_reach_the_dags_own_pool(pools: Settings, tmp_path: Path) -> None:
+def test_dag_commands_reach_the_dags_own_pool(pools: Settings, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
     from wms2.cli import app
 
+    # The CLI exports WMS2_HOME for the processes it starts (config.load_settings): restore it afterwards,
+    # or the pool daemons of later tests in this worker would read this home's wms2.toml.
+    monkeypatch.setenv("WMS2_HOME", str(pools.home))  # recorded, so undone at teardown
     (pools.home / "wms2.toml").write_text('[engine]\nlocal_pools = ["a", "b", "c"]\n')
     gate = Gate(tmp_path / "gate")
     engine = LocalEngine(pools)

@@ -48,6 +48,10 @@ class Scheduler:
         self.cycle_s = cycle_s
         self.idle_wait_s, self.periodic_s, self.status_scan_s = idle_wait_s, periodic_s, status_scan_s
         self.runs: dict[int, DagRun] = {}
+        # DAG files submitted whose run the loop has not started yet (it adds them to ``runs``): a second
+        # submission in that window is refused too.  Guarded by ``_submit_lock`` (HTTP threads).
+        self._starting: dict[Path, int] = {}
+        self._submit_lock = threading.Lock()
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._timer_seq = itertools.count()
@@ -94,12 +98,19 @@ class Scheduler:
                batch_name: str | None = None, max_idle: int | None = None,
                max_jobs: int | None = None, load_save: str | None = None) -> int:
         dag_file = dag_file.absolute()
-        for run in list(self.runs.values()):
-            if run.spec.path == dag_file and run.phase != "done":
-                raise SubmitRefused(f"{dag_file} is already running as cluster {run.cluster}")
-        run = self._create_run(dag_file, force, rescue, priority, batch_name, None, None, max_idle, max_jobs,
-                               load_save)
-        self.call(lambda: self._begin(run))
+        with self._submit_lock:
+            for run in list(self.runs.values()):
+                if run.spec.path == dag_file and run.phase != "done":
+                    raise SubmitRefused(f"{dag_file} is already running as cluster {run.cluster}")
+            if dag_file in self._starting:
+                raise SubmitRefused(f"{dag_file} is already running as cluster {self._starting[dag_file]}")
+            run = self._create_run(dag_file, force, rescue, priority, batch_name, None, None, max_idle,
+                                   max_jobs, load_save)
+            self._starting[dag_file] = run.cluster
+            # The lock file exists before the submitter hears the cluster id (the loop's start of the
+            # run writes it again): a client resubmitting at once finds the pool that runs the DAG.
+            run.lock_path.write_text(f"{run.cluster}\n")
+        self.call(lambda: self._begin(run, submitted=dag_file))
         return run.cluster
 
     def call(self, command: Callable[[], None]) -> None:
@@ -180,8 +191,11 @@ class Scheduler:
                 return newest[1], newest[0]
         return None, 0
 
-    def _begin(self, run: DagRun, recovering: bool = False) -> None:
+    def _begin(self, run: DagRun, recovering: bool = False, submitted: Path | None = None) -> None:
         self.runs[run.cluster] = run
+        if submitted is not None:
+            with self._submit_lock:
+                self._starting.pop(submitted, None)
         run.start(recovering=recovering)
         self.records.update(run.cluster, log_offset=run.log_offset)
         run.begin()
