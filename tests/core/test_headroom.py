@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from tests.core.test_monitor_perf import RunningEngine
 from wms2.core.active import workflow_and_dag
 from wms2.core.foreground import ForegroundActivity
 from wms2.core.lifecycle import _DEFERRED_REQUEST_COLUMNS
@@ -34,7 +35,6 @@ from wms2.dagman.status_file import (
 from wms2.db.session import Database
 from wms2.db.tables import DagRow, RequestRow, WorkflowRow, WorkUnitRecordRow
 from wms2.domain.enums import DAGStatus, RequestStatus, WorkflowStatus
-from wms2.engines.base import DagExitInfo, DagJobInfo, DagJobState, Engine, SubmitOptions, SubmitResult
 from wms2.sandbox.results import MergedFile, MergeOutput
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
@@ -194,31 +194,6 @@ def test_waits_are_bounded_per_call_and_by_the_work_done() -> None:
 
 
 # -- the inner counts kept up to date incrementally ------------------------------------------------
-class _Running(Engine):
-    name = "running"
-
-    def submit_dag(self, dag_file: Path, options: SubmitOptions) -> SubmitResult:
-        raise NotImplementedError
-
-    def query(self, cluster_id: int, schedd: str) -> DagJobInfo:
-        return DagJobInfo(cluster_id=cluster_id, schedd=schedd, state=DagJobState.running, counters={})
-
-    def remove(self, cluster_id: int, schedd: str, reason: str) -> None:
-        raise NotImplementedError
-
-    def hold(self, cluster_id: int, schedd: str, reason: str) -> None:
-        raise NotImplementedError
-
-    def release(self, cluster_id: int, schedd: str) -> None:
-        raise NotImplementedError
-
-    def ping(self, schedd: str) -> bool:
-        return True
-
-    def exit_info(self, cluster_id: int, schedd: str) -> DagExitInfo:
-        raise NotImplementedError
-
-
 INNER = ["landing", "proc_000001", "proc_000002", "proc_000003", "merge", "cleanup"]
 
 
@@ -230,7 +205,7 @@ def test_incremental_inner_counts_equal_a_fresh_read(tmp_path: Path) -> None:
     root.mkdir()
     wus = [f"mg_{i:06d}" for i in range(12)]
     states = dict.fromkeys(wus, int(NodeStatus.NOT_READY))
-    monitor = DagMonitor(_Running())
+    monitor = DagMonitor(RunningEngine())
     for _step in range(25):
         for wu in rng.sample(wus, 4):
             states[wu] = rng.choice([int(NodeStatus.SUBMITTED)] * 3 + [int(NodeStatus.DONE), int(NodeStatus.ERROR)])
@@ -246,7 +221,7 @@ def test_incremental_inner_counts_equal_a_fresh_read(tmp_path: Path) -> None:
             codes = [5] + [rng.choice([5, 3, 1]) for _ in range(3)] + [0, 0]
             _write(inner, INNER, codes, [rng.choice([0, 0, 1]) if c == 3 else 0 for c in codes])
         kept = monitor.poll(root, 1, "local", len(wus), set(wus))
-        fresh = DagMonitor(_Running()).poll(root, 1, "local", len(wus), set(wus))
+        fresh = DagMonitor(RunningEngine()).poll(root, 1, "local", len(wus), set(wus))
         assert kept.by_role == fresh.by_role
         assert kept.node_counts == fresh.node_counts
         assert kept.wu_counts == fresh.wu_counts

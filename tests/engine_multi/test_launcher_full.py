@@ -60,9 +60,8 @@ class CappedEngine(Engine):
         raise AssertionError("not used")
 
 
-def test_all_schedds_full_defers_then_submits(db: Database, settings: Settings, fixtures_dir: Path) -> None:
-    submit(db, settings, [stepchain_doc(fixtures_dir, "capped")])
-    LifecycleManager(db, settings).run_cycle()  # queued
+def ready_dag(db: Database, settings: Settings) -> Path:
+    """A one-WU round 0 DAG file, recorded ``ready`` as the request's current DAG."""
     dag_file = settings.home / "round0" / "workflow.dag"
     dag_file.parent.mkdir(parents=True)
     dag_file.write_text("JOB wu0 job.sub\n")
@@ -73,6 +72,13 @@ def test_all_schedds_full_defers_then_submits(db: Database, settings: Settings, 
         s.add(dag)
         s.flush()
         wf.current_dag_id = dag.id
+    return dag_file
+
+
+def test_all_schedds_full_defers_then_submits(db: Database, settings: Settings, fixtures_dir: Path) -> None:
+    submit(db, settings, [stepchain_doc(fixtures_dir, "capped")])
+    LifecycleManager(db, settings).run_cycle()  # queued
+    dag_file = ready_dag(db, settings)
     engine = CappedEngine()
     launcher = PlanningLauncher(engine=engine, catalog=build_planning_catalog(settings),
                                 outputs=build_output_manager(settings))

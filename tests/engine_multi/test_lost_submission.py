@@ -9,39 +9,35 @@ from pathlib import Path
 from sqlalchemy import select
 
 from tests.core.helpers import stepchain_doc, submit
+from tests.engine_multi.test_launcher_full import CappedEngine, ready_dag
 from wms2.config import Settings
 from wms2.core.launcher import PlanningLauncher
 from wms2.core.lifecycle import LifecycleManager
 from wms2.core.wiring import build_output_manager, build_planning_catalog
 from wms2.core.workers import Workers
 from wms2.db.session import Database
-from wms2.db.tables import DagHistoryRow, DagRow, RequestRow, WorkflowRow
+from wms2.db.tables import DagHistoryRow, DagRow, RequestRow
 from wms2.domain.enums import DAGStatus, RequestStatus
-from wms2.engines.base import (
-    DagExitInfo,
-    DagJobInfo,
-    Engine,
-    ScheddUnreachable,
-    SubmitOptions,
-    SubmitResult,
-)
+from wms2.engines.base import ScheddUnreachable, SubmitOptions, SubmitResult
 
 
-class CrashAfterSubmitEngine(Engine):
+class CrashAfterSubmitEngine(CappedEngine):
     """Test double keeping its submissions by batch name, as a schedd does; the first submission
     "crashes" the caller after the schedd accepted it."""
 
     name = "crashy"
 
     def __init__(self) -> None:
-        self.submitted: dict[str, SubmitResult] = {}
+        super().__init__()
+        self.full = False
+        self.by_name: dict[str, SubmitResult] = {}
         self.crash = True
         self.unreachable = False
 
     def submit_dag(self, dag_file: Path, options: SubmitOptions) -> SubmitResult:
         assert options.batch_name
-        result = SubmitResult(cluster_id=100 + len(self.submitted), schedd="s1")
-        self.submitted[options.batch_name] = result
+        result = SubmitResult(cluster_id=100 + len(self.by_name), schedd="s1")
+        self.by_name[options.batch_name] = result
         if self.crash:
             self.crash = False
             raise RuntimeError("the owner dies here, after the schedd took the DAG")
@@ -50,45 +46,13 @@ class CrashAfterSubmitEngine(Engine):
     def find_submitted(self, batch_name: str) -> SubmitResult | None:
         if self.unreachable:
             raise ScheddUnreachable("schedd s1 does not answer")
-        return self.submitted.get(batch_name)
-
-    def query(self, cluster_id: int, schedd: str) -> DagJobInfo:
-        raise AssertionError("not used")
-
-    def remove(self, cluster_id: int, schedd: str, reason: str) -> None:
-        raise AssertionError("not used")
-
-    def hold(self, cluster_id: int, schedd: str, reason: str) -> None:
-        raise AssertionError("not used")
-
-    def release(self, cluster_id: int, schedd: str) -> None:
-        raise AssertionError("not used")
-
-    def ping(self, schedd: str) -> bool:
-        return True
-
-    def exit_info(self, cluster_id: int, schedd: str) -> DagExitInfo:
-        raise AssertionError("not used")
-
-
-def _ready_dag(db: Database, settings: Settings) -> Path:
-    dag_file = settings.home / "round0" / "workflow.dag"
-    dag_file.parent.mkdir(parents=True)
-    dag_file.write_text("JOB wu0 job.sub\n")
-    with db.session() as s:
-        wf = s.scalar(select(WorkflowRow))
-        dag = DagRow(workflow_id=wf.id, round=0, dag_file=str(dag_file), submit_dir=str(dag_file.parent),
-                     total_work_units=1, status=DAGStatus.ready)
-        s.add(dag)
-        s.flush()
-        wf.current_dag_id = dag.id
-    return dag_file
+        return self.by_name.get(batch_name)
 
 
 def test_a_lost_submission_is_adopted_not_repeated(db: Database, settings: Settings, fixtures_dir: Path) -> None:
     submit(db, settings, [stepchain_doc(fixtures_dir, "lost")])
     LifecycleManager(db, settings).run_cycle()  # queued
-    _ready_dag(db, settings)
+    ready_dag(db, settings)
     engine = CrashAfterSubmitEngine()
     launcher = PlanningLauncher(engine=engine, catalog=build_planning_catalog(settings),
                                 outputs=build_output_manager(settings))
@@ -98,19 +62,19 @@ def test_a_lost_submission_is_adopted_not_repeated(db: Database, settings: Setti
     assert report.errors, "the crash after the submission must surface"
     with db.session() as s:
         assert s.scalar(select(DagRow.status)) == DAGStatus.ready  # nothing committed
-    assert len(engine.submitted) == 1
+    assert len(engine.by_name) == 1
 
     engine.unreachable = True  # the schedd that may hold it is silent: wait, never risk a second DAGMan
     lifecycle.run_cycle()
     with db.session() as s:
         assert s.scalar(select(DagRow.status)) == DAGStatus.ready
-    assert len(engine.submitted) == 1
+    assert len(engine.by_name) == 1
 
     engine.unreachable = False
     report = lifecycle.run_cycle()
     assert not report.errors, report.errors
-    assert len(engine.submitted) == 1, "submitted a second time"
-    [(name, first)] = engine.submitted.items()
+    assert len(engine.by_name) == 1, "submitted a second time"
+    [(name, first)] = engine.by_name.items()
     with db.session() as s:
         assert s.scalar(select(RequestRow.status)) == RequestStatus.active
         row = s.scalar(select(DagRow))

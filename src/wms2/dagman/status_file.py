@@ -227,22 +227,28 @@ def _entries(found: list[NodeTuple]) -> list[NodeStatusEntry]:
     return nodes
 
 
-def _strict_scan(text: str) -> tuple[list[NodeTuple], int, int] | None:
-    """DAGMan's exact layout: the node ads form one contiguous run of 9-line ads (checked by counting
-    lines and ad types, so an extra attribute or line anywhere in the run makes this decline)."""
+def _node_run(text: str) -> tuple[int, int] | None:
+    """Where the run of node ads lies in DAGMan's exact layout (from the first node ad to the end of the
+    last one, end exclusive); None when the layout is not DAGMan's."""
     first = text.find(_STRICT_FIRST)
     if first < 0:
         return None
-    last = text.rfind(_STRICT_FIRST)
-    end = text.find("\n]\n", last)
-    if end < 0:
+    end = text.find("\n]\n", text.rfind(_STRICT_FIRST))
+    return None if end < 0 else (first, end + 3)
+
+
+def _strict_scan(text: str) -> tuple[list[NodeTuple], int, int] | None:
+    """DAGMan's exact layout: the node ads form one contiguous run of 9-line ads (checked by counting
+    lines and ad types, so an extra attribute or line anywhere in the run makes this decline)."""
+    span = _node_run(text)
+    if span is None:
         return None
-    run = text[first:end + 3]
+    run = text[span[0]:span[1]]
     found: list[NodeTuple] = _STRICT_NODE_AD.findall(run)
     if (not found or run.count(_NODE_TYPE) != len(found) or text.count(_NODE_TYPE) != len(found)
             or run.count("\n") != _STRICT_LINES_PER_AD * len(found)):
         return None
-    return found, first, end + 3
+    return found, span[0], span[1]
 
 
 def _lenient_scan(text: str) -> tuple[list[NodeTuple], int, int] | None:
@@ -309,14 +315,10 @@ NodeColumns = tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]  # names,
 def _strict_state_columns(text: str) -> NodeColumns | None:
     """``_strict_scan``'s checks, with the three-field pattern; the columns are built by C-level
     ``zip``/``map`` (no Python loop per node)."""
-    first = text.find(_STRICT_FIRST)
-    if first < 0:
+    span = _node_run(text)
+    if span is None:
         return None
-    last = text.rfind(_STRICT_FIRST)
-    end = text.find("\n]\n", last)
-    if end < 0:
-        return None
-    run = text[first:end + 3]
+    run = text[span[0]:span[1]]
     escaped = "\\" in run
     found: list[tuple[str, str, str]] = (_STRICT_STATE_AD if escaped else _STRICT_STATE_AD_PLAIN).findall(run)
     if (not found or run.count(_NODE_TYPE) != len(found) or text.count(_NODE_TYPE) != len(found)
