@@ -204,7 +204,12 @@ def test_dag_commands_reach_the_dags_own_pool(pools: Settings, tmp_path: Path,
     home = ["--home", str(pools.home)]
     done = runner.invoke(app, ["dag", "hold", str(on_b.cluster_id), "--pool", "b", *home])
     assert done.exit_code == 0, done.output
-    assert "on pool b" in done.output and spool_dags(pools, "b")[str(dag_b)]["state"] == "held"
+    assert "on pool b" in done.output
+    deadline = datetime.now(UTC).timestamp() + WAIT_S  # the pool's loop applies the hold just after
+    while engine.query(on_b.cluster_id, "b").state != DagJobState.held:
+        assert datetime.now(UTC).timestamp() < deadline, "hold never applied"
+        engine.wait(on_b.cluster_id, timeout=0.05, schedd="b")  # a bounded long poll, not a sleep
+    assert spool_dags(pools, "b")[str(dag_b)]["state"] == "held"
     status = runner.invoke(app, ["dag", "status", str(dag_b), "--json", *home])
     assert status.exit_code == 0, status.output
     assert '"pool": "b"' in status.output and '"state": "held"' in status.output
