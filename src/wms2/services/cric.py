@@ -37,6 +37,7 @@ from wms2.services.cric_model import (
     parse_data_processing,
     parse_site_names,
 )
+from wms2.services.retry import Backoff, RetriesExhausted, retrying
 from wms2.services.sites import SiteInfo
 
 log = logging.getLogger(__name__)
@@ -101,17 +102,11 @@ class CricSource:
 
     def _fetch(self, client: httpx.Client, url: str) -> bytes:
         what = f"CRIC {url}"
-        delay = self.retry_backoff_s
-        for attempt in range(self.retries + 1):
-            try:
-                return _get_capped(client, url, self.max_bytes, what)
-            except _Retryable as exc:
-                if attempt == self.retries:
-                    raise CricError(f"{what}: {exc} (after {self.retries + 1} attempts)") from None
-                log.warning("%s: %s; retrying in %.1f s", what, exc, delay)
-            time.sleep(delay)
-            delay *= 2
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        try:
+            return retrying(lambda: _get_capped(client, url, self.max_bytes, what),
+                            Backoff(self.retries, self.retry_backoff_s), _triage, what=what, log=log)
+        except RetriesExhausted as exc:
+            raise CricError(f"{what}: {exc.last} (after {exc.attempts} attempts)") from None
 
     def _client(self) -> httpx.Client:
         headers = {"Accept": "application/json"}
@@ -122,6 +117,12 @@ class CricSource:
 
 class _Retryable(Exception):
     """A connection failure, timeout or 5xx: worth another attempt."""
+
+
+def _triage(exc: Exception) -> str:
+    if isinstance(exc, _Retryable):
+        return str(exc)
+    raise exc
 
 
 def _get_capped(client: httpx.Client, url: str, max_bytes: int, what: str) -> bytes:

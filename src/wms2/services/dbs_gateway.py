@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 from wms2.services.catalog import CatalogError
 from wms2.services.outputs import RegistrationError
+from wms2.services.retry import Backoff, RetriesExhausted, retrying
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -187,24 +188,22 @@ class DbsGateway:
 
     def call(self, call: str, target: str, fn: Callable[[Any], T], *, writer: bool = False) -> T:
         """``fn(api)`` with retries on transient failures; errors name DBS, ``call`` and ``target``."""
-        wait = self.config.retry_backoff_s
-        attempts = self.config.retries + 1
         url = self.config.writer if writer else self.config.url
-        last = ""
-        for attempt in range(1, attempts + 1):
-            try:
-                with self._lock:
-                    return fn(self._api(writer))
-            except Exception as exc:
-                transient, status, code, desc = _classify(exc)
-                if not transient:
-                    raise DbsCallError(f"{SERVICE} {call} {target}: {desc} (at {url})", call=call, target=target,
-                                       transient=False, http_code=status, server_code=code) from exc
-                last = desc
-                if attempt < attempts:
-                    log.warning("%s %s %s: %s (attempt %d/%d, retrying in %.1f s)", SERVICE, call, target, desc,
-                                attempt, attempts, wait)
-                    self._sleep(wait)
-                    wait *= 2
-        raise DbsUnavailable(f"{SERVICE} {call} {target}: unavailable at {url} after {attempts} attempt(s): {last}",
-                             call=call, target=target, transient=True)
+
+        def attempt() -> T:
+            with self._lock:
+                return fn(self._api(writer))
+
+        def triage(exc: Exception) -> str:
+            transient, status, code, desc = _classify(exc)
+            if not transient:
+                raise DbsCallError(f"{SERVICE} {call} {target}: {desc} (at {url})", call=call, target=target,
+                                   transient=False, http_code=status, server_code=code) from exc
+            return desc
+
+        backoff = Backoff(self.config.retries, self.config.retry_backoff_s)
+        try:
+            return retrying(attempt, backoff, triage, what=f"{SERVICE} {call} {target}", log=log, sleep=self._sleep)
+        except RetriesExhausted as exc:
+            raise DbsUnavailable(f"{SERVICE} {call} {target}: unavailable at {url} after {exc.attempts} attempt(s): "
+                                 f"{exc.last}", call=call, target=target, transient=True) from None

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,12 +25,12 @@ import httpx
 
 from wms2.config import ReqMgr2Settings, Settings
 from wms2.domain.safety import check_name
+from wms2.services.retry import Backoff, RetriesExhausted, retrying
 
 log = logging.getLogger(__name__)
 
 SERVICE = "ReqMgr2"
 REQUEST_PATH = "/request"
-BACKOFF_FACTOR = 2.0  # each retry waits twice as long as the previous one
 SNIPPET_CHARS = 80  # how much of a non-JSON answer an error message quotes
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 # Connection-level failures worth another attempt (a read timeout is not: the server is slow, not gone).
@@ -70,6 +69,10 @@ class RequestNotFound(RequestSourceError):
 
 class RequestSourceUnavailable(RequestSourceError):
     """Cannot connect, timed out, or 5xx after every retry."""
+
+
+class _ServerError(Exception):
+    """ReqMgr2 answered 5xx: worth another attempt."""
 
 
 class RequestSourceRefused(RequestSourceError):
@@ -196,27 +199,29 @@ class ReqMgr2Client:
 
     # -- HTTP ----------------------------------------------------------------------------------------------
     def _get_with_retries(self, name: str, headers: dict[str, str]) -> _Answer:
-        attempts = self.cfg.retries + 1
-        problem = ""
-        for attempt in range(attempts):
-            if attempt:
-                delay = self.cfg.retry_backoff_s * BACKOFF_FACTOR ** (attempt - 1)
-                log.warning("%s: %s; retry %d/%d in %.1fs", self.request_url, problem, attempt, attempts - 1, delay)
-                time.sleep(delay)
-            try:
-                answer = self._get_once(name, headers)
-            except RETRYABLE_ERRORS as exc:
-                problem = f"cannot connect: {type(exc).__name__}: {exc}"
-                continue
-            except httpx.HTTPError as exc:
+        def attempt() -> _Answer:
+            answer = self._get_once(name, headers)
+            if answer.status >= httpx.codes.INTERNAL_SERVER_ERROR:
+                raise _ServerError(f"HTTP {answer.status}")
+            return answer
+
+        def triage(exc: Exception) -> str:
+            if isinstance(exc, _ServerError):
+                return str(exc)
+            if isinstance(exc, RETRYABLE_ERRORS):
+                return f"cannot connect: {type(exc).__name__}: {exc}"
+            if isinstance(exc, httpx.HTTPError):
                 raise RequestSourceUnavailable(f"{SERVICE} at {self.request_url}: {type(exc).__name__}: {exc}",
                                                url=self.request_url, name=name) from None
-            if answer.status < httpx.codes.INTERNAL_SERVER_ERROR:
-                return answer
-            problem = f"HTTP {answer.status}"
-        raise RequestSourceUnavailable(
-            f"{SERVICE} at {self.request_url} unavailable after {attempts} attempt(s): {problem}",
-            url=self.request_url, name=name)
+            raise exc
+
+        try:
+            return retrying(attempt, Backoff(self.cfg.retries, self.cfg.retry_backoff_s), triage,
+                            what=self.request_url, log=log)
+        except RetriesExhausted as exc:
+            raise RequestSourceUnavailable(
+                f"{SERVICE} at {self.request_url} unavailable after {exc.attempts} attempt(s): {exc.last}",
+                url=self.request_url, name=name) from None
 
     def _get_once(self, name: str, headers: dict[str, str]) -> _Answer:
         limit = self.cfg.max_response_bytes

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from wms2.services.outputs import RegistrationError
+from wms2.services.retry import Backoff, RetriesExhausted, retrying
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -121,29 +122,26 @@ class RucioGateway:
 
     def call(self, call: str, did: str, fn: Callable[[Any], T]) -> T:
         """``fn(client)`` with retries on transient failures; errors name Rucio, ``call`` and ``did``."""
-        wait = self.config.retry_backoff_s
-        attempts = self.config.retries + 1
-        last: BaseException | None = None
-        for attempt in range(1, attempts + 1):
-            try:
-                if self._client is None:
-                    self._client = self._make_client()
-                return fn(self._client)
-            except ValueError as exc:  # json.JSONDecodeError included: a malformed answer
+
+        def attempt() -> T:
+            if self._client is None:
+                self._client = self._make_client()
+            return fn(self._client)
+
+        def triage(exc: Exception) -> str:
+            if isinstance(exc, ValueError):  # json.JSONDecodeError included: a malformed answer
                 raise RucioCallError(f"{SERVICE} {call} {did}: malformed answer from {self.config.url}: "
                                      f"{_describe(exc)}", call=call, did=did, transient=False) from exc
-            except Exception as exc:
-                if not _is_transient(exc):
-                    raise RucioCallError(f"{SERVICE} {call} {did}: {_describe(exc)}", call=call, did=did,
-                                         transient=False) from exc
-                last = exc
-                if type(exc).__name__ == "CannotAuthenticate":
-                    self._client = None
-                if attempt < attempts:
-                    log.warning("%s %s %s: %s (attempt %d/%d, retrying in %.1f s)", SERVICE, call, did,
-                                _describe(exc), attempt, attempts, wait)
-                    self._sleep(wait)
-                    wait *= 2
-        raise RucioUnavailable(f"{SERVICE} {call} {did}: unavailable at {self.config.url} after {attempts} "
-                               f"attempt(s): {_describe(last) if last else 'no answer'}", call=call, did=did,
-                               transient=True) from last
+            if not _is_transient(exc):
+                raise RucioCallError(f"{SERVICE} {call} {did}: {_describe(exc)}", call=call, did=did,
+                                     transient=False) from exc
+            if type(exc).__name__ == "CannotAuthenticate":
+                self._client = None  # a new client logs in again
+            return _describe(exc)
+
+        backoff = Backoff(self.config.retries, self.config.retry_backoff_s)
+        try:
+            return retrying(attempt, backoff, triage, what=f"{SERVICE} {call} {did}", log=log, sleep=self._sleep)
+        except RetriesExhausted as exc:
+            raise RucioUnavailable(f"{SERVICE} {call} {did}: unavailable at {self.config.url} after {exc.attempts} "
+                                   f"attempt(s): {exc.last}", call=call, did=did, transient=True) from exc.cause
