@@ -164,6 +164,29 @@ def test_paused_owner_cannot_write_after_takeover(shared_db: Database, procs: Pr
     assert info is not None and info.pid == standby.pid and info.token == 2 and _alive(standby)
 
 
+def test_standby_owner_that_lost_the_lease_waits_again(shared_db: Database, procs: Procs, home: Path) -> None:
+    """`run --standby` everywhere (an HA pair): the paused owner, overtaken, goes back to stand-by instead of
+    exiting, and takes over again when the new owner dies."""
+    if shared_db.engine.dialect.name != "postgresql":
+        pytest.skip("stand-by processes need PostgreSQL")
+    first = procs.start("run", "--standby", "--home", str(home), name="first")
+    wait_for(lambda: _owned_by(shared_db, first.pid) or not _alive(first), START_S, "the first owner")
+    second = procs.start("run", "--standby", "--home", str(home), name="second")
+    wait_for(lambda: "stand-by" in log_of(second) or not _alive(second), START_S, "the stand-by")
+    os.killpg(first.pid, signal.SIGSTOP)
+    wait_for(lambda: _owned_by(shared_db, second.pid), TAKEOVER_BOUND_S + 5, "the takeover")
+    os.killpg(first.pid, signal.SIGCONT)
+    # Back to stand-by: it prints the new holder, as any stand-by does (the log file says "back to stand-by").
+    wait_for(lambda: "lease token 2" in log_of(first) or not _alive(first), START_S, "the step-down")
+    assert _alive(first), log_of(first)
+    info = _lease(shared_db)
+    assert info is not None and info.pid == second.pid and info.token == 2
+    os.killpg(second.pid, signal.SIGKILL)
+    wait_for(lambda: _owned_by(shared_db, first.pid), TAKEOVER_BOUND_S + 5, "the second takeover")
+    info = _lease(shared_db)
+    assert info is not None and info.token == 3 and _alive(first)
+
+
 def _serve_with_pool(procs: Procs, home: Path, name: str) -> tuple[subprocess.Popen[bytes], int]:
     """A `wms2 serve` on the local engine, once its pool daemon runs: (the process, the daemon's pid)."""
     from wms2.engines.local_engine import pool_status

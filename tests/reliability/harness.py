@@ -213,7 +213,7 @@ class ChaosRun:
 
     # -- the run -------------------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
-        owner = self.procs.start(standby=False)
+        owner = self.procs.start_standby()  # HA deployments run every process with --standby
         if not self.wait_for(lambda: owner.poll() is not None or ((i := self.lease()) is not None
                                                                   and i.pid == owner.pid), START_S):
             self.incident(f"the first owner never took the lease: {owner.log_path.read_text()[-400:]}")  # type: ignore[attr-defined]

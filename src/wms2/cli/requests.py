@@ -201,7 +201,8 @@ def run(
     home: HomeOpt = None,
     once: Annotated[bool, typer.Option("--once", help="run a single lifecycle cycle and exit")] = False,
     standby: Annotated[bool, typer.Option(
-        "--standby", help="when another process owns the lifecycle, wait and take over when it stops"
+        "--standby", help="when another process owns the lifecycle, wait and take over when it stops;"
+                          " after losing the lifecycle to another process, wait again"
                           " (PostgreSQL only)")] = False,
 ) -> None:
     """Run the Request Lifecycle Manager (foreground); refused while another process owns it."""
@@ -211,8 +212,10 @@ def run(
 
     settings, db = _open(home)
     configure_logging(settings)
+    # A stand-by that lost the lease after a takeover waits again (the pair stays a pair); a plain
+    # ``run`` was started as the only owner, and stops.
     owner = LifecycleOwner(Lease(db, settings.ownership, command="run"), settings.ownership, standby=standby,
-                           on_standby=_print_standby)
+                           step_down=standby, on_standby=_print_standby)
     stop = threading.Event()
     wake: list[Callable[[], None]] = []
     try:

@@ -27,7 +27,7 @@ Role = Literal["starting", "owner", "standby", "stopped"]
 @dataclass
 class LifecycleOwner:
     """``standby``: wait for the lease instead of refusing; ``step_down``: after losing the lease go back
-    to stand-by (``serve``) instead of raising :class:`LeaseLost` (``run``)."""
+    to stand-by (``serve``, ``run --standby``) instead of raising :class:`LeaseLost` (plain ``run``)."""
 
     lease: Lease
     settings: OwnershipSettings
