@@ -12,10 +12,25 @@ import json
 import resource
 import subprocess
 import sys
+from pathlib import Path
+
+#: Documents written by the contract models (tests/sandbox/test_contract.py reads them too).
+DATA = Path(__file__).resolve().parents[1] / "tests" / "sandbox" / "data"
 
 #: Entry points measured: label -> command line (after the interpreter).
 CASES: dict[str, list[str]] = {
     "python -c pass": ["-c", "pass"],
+    # Baselines: what the libraries themselves cost to import.
+    "import msgspec": ["-c", "import msgspec.json"],
+    "import pydantic": ["-c", "from pydantic import BaseModel"],
+    "import numpy": ["-c", "import numpy"],
+    "import numpy, uproot": ["-c", "import numpy, uproot"],
+    # The contract models in use: import, build the decoder, validate a document.
+    "load manifest.json": ["-c", "from wms2.sandbox.manifest import WorkUnitManifest as M; "
+                           f"M.load({str(DATA / 'manifest.json')!r})"],
+    "read+write post.json": ["-c", "from wms2.sandbox.results import PostResult as R; "
+                             f"R.model_validate_json(open({str(DATA / 'proc_000001.post.json')!r}).read())"
+                             ".model_dump_json(indent=1)"],
     "wms2.sandbox.cli": ["-c", "import wms2.sandbox.cli"],
     "wms2.sandbox.pre": ["-c", "import wms2.sandbox.pre"],
     "wms2.sandbox.post": ["-c", "import wms2.sandbox.post"],
@@ -24,6 +39,7 @@ CASES: dict[str, list[str]] = {
     "wms2.sandbox.cleanup": ["-c", "import wms2.sandbox.cleanup"],
     "wms2.sandbox.wrapper": ["-c", "import wms2.sandbox.wrapper"],
     "wms2.sandbox.simulator": ["-c", "import wms2.sandbox.simulator"],
+    "wms2.sandbox.simulator + uproot": ["-c", "import wms2.sandbox.simulator, uproot"],
     "wms2.cli": ["-c", "import wms2.cli"],
     "wms2 --help": ["-m", "wms2.cli", "--help"],
     "wms2 dag --help": ["-m", "wms2.cli", "dag", "--help"],

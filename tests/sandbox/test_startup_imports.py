@@ -7,6 +7,7 @@ at module sets, not times, so machine load cannot make them flaky.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -21,22 +22,27 @@ SERVER_SIDE = {"sqlalchemy", "fastapi", "starlette", "scipy", "matplotlib", "ale
 #: numpy and uproot (with awkward) belong to the simulator and the merge, at the point they do the work.
 PHYSICS = {"numpy", "uproot", "awkward"}
 
+#: The sandbox's contract models are msgspec Structs: no worker-node entry point imports pydantic (0.2 CPU-s
+#: to import, plus building the models' schemas), nor importlib.metadata/email (its plugin loader's).
+NO_PYDANTIC = {"pydantic", "pydantic_core", "annotated_types", "email", "importlib.metadata"}
+
 #: entry-point module -> top-level packages (or wms2 modules) it must not import.
 FORBIDDEN: dict[str, set[str]] = {
-    "wms2.sandbox.cli": SERVER_SIDE | PHYSICS | {"pydantic"},
-    "wms2.sandbox.pre": SERVER_SIDE | PHYSICS | {"pydantic"},
-    "wms2.sandbox.post": SERVER_SIDE | PHYSICS | {"wms2.sandbox.fjr"},
-    "wms2.sandbox.landing": SERVER_SIDE | PHYSICS,
-    "wms2.sandbox.cleanup": SERVER_SIDE | PHYSICS | {"wms2.sandbox.wrapper", "wms2.sandbox.steps"},
-    "wms2.sandbox.merge": SERVER_SIDE | PHYSICS,
-    "wms2.sandbox.wrapper": SERVER_SIDE | PHYSICS | {"wms2.sandbox.simulator"},
-    "wms2.sandbox.simulator": SERVER_SIDE | {"uproot", "awkward"},
+    "wms2.sandbox.cli": SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"msgspec"},
+    "wms2.sandbox.pre": SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"msgspec"},
+    "wms2.sandbox.post": SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"wms2.sandbox.fjr"},
+    "wms2.sandbox.landing": SERVER_SIDE | PHYSICS | NO_PYDANTIC,
+    "wms2.sandbox.cleanup": SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"wms2.sandbox.wrapper", "wms2.sandbox.steps"},
+    "wms2.sandbox.merge": SERVER_SIDE | PHYSICS | NO_PYDANTIC,
+    "wms2.sandbox.wrapper": SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"wms2.sandbox.simulator"},
+    "wms2.sandbox.simulator": SERVER_SIDE | NO_PYDANTIC | {"uproot", "awkward"},
 }
 
 
 def _names(modules: set[str]) -> set[str]:
-    """Top-level packages plus the full names of wms2 modules."""
-    return {m.split(".")[0] for m in modules} | {m for m in modules if m.startswith("wms2.")}
+    """Top-level packages plus the full names of wms2 modules and of importlib.metadata."""
+    return ({m.split(".")[0] for m in modules} | {m for m in modules if m.startswith("wms2.")}
+            | ({"importlib.metadata"} & modules))
 
 
 def _modules_after(code: str, cwd: Path | None = None) -> set[str]:
@@ -72,7 +78,8 @@ def test_real_launcher_pre_script_skips_pydantic(tmp_path: Path) -> None:
     loaded = _names(_imported_by_process([str(launcher), "pre", "proc_000000"], wudir))
     assert "wms2.sandbox.pre" in loaded
     assert (wudir / "proc_000000.override.sub").is_file()
-    assert not (loaded & (SERVER_SIDE | PHYSICS | {"pydantic"})), sorted(loaded & (SERVER_SIDE | PHYSICS))
+    bad = SERVER_SIDE | PHYSICS | NO_PYDANTIC
+    assert not (loaded & bad), sorted(loaded & bad)
 
 
 def test_real_launcher_post_script_skips_numpy_and_fjr_on_success(tmp_path: Path) -> None:
@@ -84,10 +91,51 @@ def test_real_launcher_post_script_skips_numpy_and_fjr_on_success(tmp_path: Path
     assert "wms2.sandbox.post" in loaded
     assert (wudir / "landing.post.json").is_file()
     assert (wudir / "elected_site").read_text().strip() == "T2_CH_CERN"
-    bad = SERVER_SIDE | PHYSICS | {"wms2.sandbox.fjr"}
+    bad = SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"wms2.sandbox.fjr"}
     assert not (loaded & bad), sorted(loaded & bad)
 
 
 def test_guard_detects_a_heavy_import() -> None:
     """The check can fail: importing the simulator does bring numpy in."""
     assert "numpy" in _names(_modules_after("import wms2.sandbox.simulator"))
+
+
+def test_reading_and_writing_every_contract_document_stays_light() -> None:
+    """Decoding builds msgspec decoders lazily: that must not pull pydantic in either."""
+    data = Path(__file__).resolve().parent / "data"
+    code = (
+        "from pathlib import Path\n"
+        "from wms2.sandbox.manifest import WorkUnitManifest\n"
+        "from wms2.sandbox.report import JobReport\n"
+        "from wms2.sandbox.results import MergeOutput, PostResult, WorkUnitMetrics\n"
+        "from wms2.sandbox.simrun import SimulatorRun\n"
+        f"d = Path({str(data)!r})\n"
+        "for model, name in [(WorkUnitManifest, 'manifest.json'), (JobReport, 'proc_000000.report.json'),\n"
+        "                    (MergeOutput, 'merge_output.json'), (PostResult, 'proc_000001.post.json'),\n"
+        "                    (WorkUnitMetrics, 'work_unit_metrics.json'), (SimulatorRun, 'simulator.json')]:\n"
+        "    model.model_validate_json((d / name).read_text()).model_dump_json(indent=1, exclude_none=True)\n"
+    )
+    loaded = _names(_modules_after(code))
+    assert "msgspec" in loaded
+    bad = SERVER_SIDE | PHYSICS | NO_PYDANTIC
+    assert not (loaded & bad), sorted(loaded & bad)
+
+
+def test_real_launcher_land_and_cleanup_skip_pydantic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``wms2-job land`` (writes a JobReport) and ``wms2-job cleanup`` (reads the manifest and reports)."""
+    launcher = install_sandbox(tmp_path / "sandbox")
+    wudir = tmp_path / "mg_000003"
+    wudir.mkdir()
+    manifest = json.loads((Path(__file__).resolve().parent / "data" / "manifest.json").read_text())
+    manifest["stageout"]["storage_root"] = str(tmp_path / "storage")
+    (wudir / "manifest.json").write_text(json.dumps(manifest))
+    machine_ad = tmp_path / "machine.ad"
+    machine_ad.write_text('GLIDEIN_CMSSite = "T2_CH_CERN"\n')
+    monkeypatch.setenv("_CONDOR_MACHINE_AD", str(machine_ad))
+    land = _names(_imported_by_process([str(launcher), "land"], wudir))
+    assert "wms2.sandbox.landing" in land
+    assert json.loads((wudir / "landing.report.json").read_text())["site"] == "T2_CH_CERN"
+    clean = _names(_imported_by_process([str(launcher), "cleanup", "--manifest", "manifest.json"], wudir))
+    assert "wms2.sandbox.cleanup" in clean and "msgspec" in clean
+    bad = SERVER_SIDE | PHYSICS | NO_PYDANTIC
+    assert not ((land | clean) & bad), sorted((land | clean) & bad)

@@ -28,7 +28,11 @@ from wms2.domain.safety import (
     check_name,
     check_site,
 )
+from wms2.domain.sandbox_fields import pydantic_field
 from wms2.sandbox.manifest import DistortionSpec, FaultSpec
+
+DistortionField = pydantic_field(DistortionSpec)
+FaultField = pydantic_field(FaultSpec)
 
 MAX_PRIORITY = 999_999
 MAX_EVENTS = 10**11  # absurd-size guard: 100 billion events
@@ -87,7 +91,7 @@ class SimulatorHints(_Model):
     peak_memory_mb: float | None = Field(None, ge=0, le=64_000)
     size_per_event_kb: float | None = Field(None, ge=0, le=10**6)
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="same seed -> bit-identical outputs")
-    distortion: DistortionSpec | None = Field(None, description="change one output branch (validation tests)")
+    distortion: DistortionField | None = Field(None, description="change one output branch (validation tests)")
 
 
 class OutputDataset(_Model):
@@ -152,7 +156,7 @@ class RequestSpec(_Model):
     steps: list[StepConfig] = Field(min_length=1, max_length=MAX_STEPS)
     output_datasets: list[OutputDataset] = Field(default_factory=list)
     simulator: SimulatorHints | None = None
-    faults: list[FaultSpec] = Field(default_factory=list, description="WMS2Faults: simulator fault injection")
+    faults: list[FaultField] = Field(default_factory=list, description="WMS2Faults: simulator fault injection")
 
     @property
     def is_generation(self) -> bool:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from msgspec import field
 
+from wms2.sandbox.contract import Contract
 from wms2.sandbox.manifest import CmsRunConfig
 
 SANDBOX_DIR = Path(__file__).resolve().parent
@@ -21,16 +22,16 @@ TWEAK_PSET = "pset_tweak.py"
 CVMFS = "/cvmfs"
 
 
-class PsetTweak(BaseModel):
-    input_files: list[str] = Field(default_factory=list)
+class PsetTweak(Contract, kw_only=True):
+    input_files: list[str] = field(default_factory=list)
     skip_events: int = 0
     max_events: int = -1
-    lumis: list[str] = Field(default_factory=list, description="'run:lumi-run:lumi' ranges")
+    lumis: list[str] = field(default_factory=list)  # 'run:lumi-run:lumi' ranges
     first_event: int | None = None
     run: int | None = None
     first_lumi: int | None = None
     threads: int = 1
-    outputs: dict[str, str] = Field(default_factory=dict, description="output module -> file name")
+    outputs: dict[str, str] = field(default_factory=dict)  # output module -> file name
     global_tag: str | None = None
 
 

@@ -1,8 +1,9 @@
 """Names of the files the worker-node code leaves in the work-unit directory.
 
 Kept apart from :mod:`wms2.sandbox.results` (which re-exports them) so that the scripts that only
-need a file name, such as the PRE script, do not import pydantic: every DAGMan PRE/POST script is a
-new Python process, and pydantic's import is most of its start-up CPU (docs/design-notes/test-speed.md).
+need a file name, such as the PRE script, do not import the contract models and msgspec: every DAGMan
+PRE/POST script is a new Python process, and imports are most of its start-up CPU
+(docs/design-notes/test-speed.md).
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from msgspec import field
+
+from wms2.sandbox.contract import Contract
 
 #: cms-formats.md §7: "cmsRun produced no valid job report (often a segfault)".
 NO_VALID_REPORT_EXIT_CODE = 50115
@@ -38,17 +40,17 @@ class FjrParseError(Exception):
         super().__init__(f"unreadable framework job report {path}{where}: {message}")
 
 
-class FjrInputFile(BaseModel):
+class FjrInputFile(Contract, kw_only=True):
     lfn: str = ""
     pfn: str = ""
     module_label: str = ""
     input_type: str = "primaryFiles"
     input_source_class: str = ""
     events_read: int = 0
-    runs: dict[str, list[int]] = Field(default_factory=dict)
+    runs: dict[str, list[int]] = field(default_factory=dict)
 
 
-class FjrOutputFile(BaseModel):
+class FjrOutputFile(Contract, kw_only=True):
     lfn: str = ""
     pfn: str = ""
     module_label: str = ""
@@ -56,22 +58,20 @@ class FjrOutputFile(BaseModel):
     output_module_class: str = ""
     data_type: str = ""
     events: int = 0
-    runs: dict[str, list[int]] = Field(default_factory=dict)
-    lumi_events: dict[str, dict[str, int]] = Field(
-        default_factory=dict, description="run -> lumi -> events (newer CMSSW, optional)"
-    )
-    parents: list[str] = Field(default_factory=list, description="parent LFNs (Inputs/Input/LFN)")
-    size: int | None = Field(None, description="bytes; not written by cmsRun, filled at stage-out")
-    checksums: dict[str, str] = Field(default_factory=dict)
+    runs: dict[str, list[int]] = field(default_factory=dict)
+    lumi_events: dict[str, dict[str, int]] = field(default_factory=dict)  # run -> lumi -> events (newer CMSSW)
+    parents: list[str] = field(default_factory=list)  # parent LFNs (Inputs/Input/LFN)
+    size: int | None = None  # bytes; not written by cmsRun, filled at stage-out
+    checksums: dict[str, str] = field(default_factory=dict)
 
 
-class FjrError(BaseModel):
+class FjrError(Contract, kw_only=True):
     exit_status: int
     type: str = ""
     message: str = ""
 
 
-class FjrReport(BaseModel):
+class FjrReport(Contract, kw_only=True):
     """What one FJR says about one step."""
 
     path: str = ""
@@ -81,13 +81,13 @@ class FjrReport(BaseModel):
     streams: int | None = None
     peak_rss_mb: float | None = None
     peak_vsize_mb: float | None = None
-    events_processed: int | None = Field(None, description="ProcessingSummary NumberEvents")
-    input_files: list[FjrInputFile] = Field(default_factory=list)
-    output_files: list[FjrOutputFile] = Field(default_factory=list)
-    skipped_files: list[str] = Field(default_factory=list)
-    fallback_files: list[str] = Field(default_factory=list)
-    errors: list[FjrError] = Field(default_factory=list)
-    performance: dict[str, dict[str, str]] = Field(default_factory=dict, description="summary -> metric -> value")
+    events_processed: int | None = None  # ProcessingSummary NumberEvents
+    input_files: list[FjrInputFile] = field(default_factory=list)
+    output_files: list[FjrOutputFile] = field(default_factory=list)
+    skipped_files: list[str] = field(default_factory=list)
+    fallback_files: list[str] = field(default_factory=list)
+    errors: list[FjrError] = field(default_factory=list)
+    performance: dict[str, dict[str, str]] = field(default_factory=dict)  # summary -> metric -> value
 
     @property
     def exit_code(self) -> int:

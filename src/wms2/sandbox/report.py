@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from msgspec import field
+
+from wms2.sandbox.contract import Contract
 
 REPORT_SUFFIX = ".report.json"
 
 
-class StepMetrics(BaseModel):
+class StepMetrics(Contract, kw_only=True):
     wall_s: float = 0.0
     cpu_s: float = 0.0
     cpu_efficiency: float = 0.0
@@ -23,10 +25,10 @@ class StepMetrics(BaseModel):
     events_read: int = 0
     events_written: int = 0
     threads: int = 1
-    bytes_written: dict[str, int] = Field(default_factory=dict, description="tier -> bytes")
+    bytes_written: dict[str, int] = field(default_factory=dict)  # tier -> bytes
 
 
-class StagedOutput(BaseModel):
+class StagedOutput(Contract, kw_only=True):
     step: str
     module: str
     tier: str
@@ -36,24 +38,24 @@ class StagedOutput(BaseModel):
     size: int
     adler32: str
     events: int
-    lumis: dict[str, list[int]] = Field(default_factory=dict)
-    parents: list[str] = Field(default_factory=list)
+    lumis: dict[str, list[int]] = field(default_factory=dict)
+    parents: list[str] = field(default_factory=list)
 
 
-class StepResult(BaseModel):
+class StepResult(Contract, kw_only=True):
     name: str
     index: int
     kind: str
     exit_code: int = 0
     status: str = "success"
-    fjr: str | None = Field(None, description="file name of the step's FJR copy, relative to the report")
+    fjr: str | None = None  # file name of the step's FJR copy, relative to the report
     error_type: str = ""
     error_message: str = ""
-    metrics: StepMetrics = Field(default_factory=StepMetrics)
-    input_lfns: list[str] = Field(default_factory=list)
+    metrics: StepMetrics = field(default_factory=StepMetrics)
+    input_lfns: list[str] = field(default_factory=list)
 
 
-class JobReport(BaseModel):
+class JobReport(Contract, kw_only=True):
     node: str
     work_unit: str
     attempt: int = 0
@@ -61,11 +63,11 @@ class JobReport(BaseModel):
     exit_code: int = 0
     failed_step: str | None = None
     error_message: str = ""
-    bad_input_files: list[str] = Field(default_factory=list)
-    steps: list[StepResult] = Field(default_factory=list)
-    outputs: list[StagedOutput] = Field(default_factory=list)
-    input_lfns: list[str] = Field(default_factory=list)
-    event_range: tuple[int, int] | None = Field(None, description="generation: inclusive first, last event")
+    bad_input_files: list[str] = field(default_factory=list)
+    steps: list[StepResult] = field(default_factory=list)
+    outputs: list[StagedOutput] = field(default_factory=list)
+    input_lfns: list[str] = field(default_factory=list)
+    event_range: tuple[int, int] | None = None  # generation: inclusive first, last event
     wall_s: float = 0.0
 
     @staticmethod

@@ -6,31 +6,34 @@ then runs the simulator as a separate process (as it would run cmsRun), does not
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated
 
-from wms2.sandbox.manifest import FaultSpec, OutputModule, SimulatorConfig
+from msgspec import Meta, field
+
+from wms2.sandbox.contract import Contract
+from wms2.sandbox.manifest import FaultSpec, NonNegInt, OutputModule, SimulatorConfig
 
 
-class SimInput(BaseModel):
+class SimInput(Contract, kw_only=True):
     lfn: str
     pfn: str = ""
-    events: int = Field(ge=0, description="events to read from this file")
-    first_event: int = Field(0, ge=0)
-    lumis: dict[str, list[int]] = Field(default_factory=dict)
+    events: NonNegInt  # events to read from this file
+    first_event: NonNegInt = 0
+    lumis: dict[str, list[int]] = field(default_factory=dict)
 
 
-class SimulatorRun(BaseModel):
+class SimulatorRun(Contract, kw_only=True):
     """Everything one simulator step needs; written by the wrapper next to the step."""
 
     step: str
-    threads: int = Field(1, ge=1)
-    config: SimulatorConfig = Field(default_factory=SimulatorConfig)
-    outputs: list[OutputModule] = Field(default_factory=list)
-    events: int = Field(0, ge=0, description="generation: events to generate")
-    first_event: int = Field(1, ge=1)
+    threads: Annotated[int, Meta(ge=1)] = 1
+    config: SimulatorConfig = field(default_factory=SimulatorConfig)
+    outputs: list[OutputModule] = field(default_factory=list)
+    events: NonNegInt = 0  # generation: events to generate
+    first_event: Annotated[int, Meta(ge=1)] = 1
     run: int = 1
-    lumis: dict[str, list[int]] = Field(default_factory=dict)
-    inputs: list[SimInput] = Field(default_factory=list)
+    lumis: dict[str, list[int]] = field(default_factory=dict)
+    inputs: list[SimInput] = field(default_factory=list)
     fault: FaultSpec | None = None
     memory_limit_mb: float | None = None
     fjr: str = "FrameworkJobReport.xml"

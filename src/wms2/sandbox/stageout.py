@@ -22,9 +22,8 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
-
-from wms2.sandbox.manifest import StageOutSpec
+from wms2.sandbox.contract import Contract
+from wms2.sandbox.manifest import NonNegInt, StageOutSpec
 
 _COPY_CHUNK = 4 * 1024 * 1024
 #: Protocol accesses that allow writing, in order of preference (storage.json "access").
@@ -39,10 +38,10 @@ class StageOutError(Exception):
     exit_code = 60307
 
 
-class StagedFile(BaseModel):
+class StagedFile(Contract, kw_only=True):
     lfn: str
     pfn: str
-    size: int = Field(ge=0)
+    size: NonNegInt
     adler32: str
 
 
