@@ -1,7 +1,8 @@
 """One lifecycle cycle at CMS scale: N ``active`` requests whose outer DAGs each have W work units.
 
 Usage: ``python bench/lifecycle_cycle.py [--points 100,300,1000 | --requests N] [--work-units 1250]
-[--cycles 4] [--new-per-cycle 3] [--engine memory|local] [--dir DIR] [--keep] [--profile FILE]``.
+[--cycles 4] [--new-per-cycle 3] [--engine memory|local] [--batch-size N] [--dir DIR] [--keep]
+[--profile FILE]``.  ``--batch-size`` overrides ``lifecycle.batch_size`` (1: a transaction per request).
 
 By default every point of ``--points`` (100, 300 and 1,000 DAGs: the cost must grow linearly) runs in its
 own process; the last line then holds the 300-DAG point's figures (``cycle_seconds``,
@@ -475,6 +476,8 @@ class WakeProbe:
 
 def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     settings = load_settings(home)
+    if args.batch_size is not None:
+        settings.lifecycle.batch_size = args.batch_size
     init_home(settings).dispose()
     clock = Timers()
     # The production codec of the JSON columns (wms2.db.codec), timed: the JSON columns' share.
@@ -510,7 +513,8 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
         from wms2.engines.local_engine import stop_pool
 
         stop_pool(settings)
-    return {**summary(args, cycles, probe, setup_s), "peak_rss_mb": round(peak_rss_mb, 1),
+    return {**summary(args, cycles, probe, setup_s), "batch_size": settings.lifecycle.batch_size,
+            "peak_rss_mb": round(peak_rss_mb, 1),
             "peak_rss_scope": "cycles (peak reset after set-up)" if rss_reset else "whole process, set-up included",
             "max_rss_mb_with_setup": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
@@ -616,6 +620,8 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None, help="WMS2 home (default: a temp dir, removed)")
     parser.add_argument("--keep", action="store_true", help="keep the home")
     parser.add_argument("--profile", default=None, help="cProfile (CPU time) the last cycle into this file")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="lifecycle.batch_size: active requests per transaction (default: the setting's)")
     args = parser.parse_args()
     if args.requests is None:
         print(json.dumps(run_points(args, [int(p) for p in args.points.split(",")])))
@@ -637,6 +643,8 @@ def run_points(args: argparse.Namespace, points: list[int]) -> dict[str, Any]:
     for n in points:
         cmd = [sys.executable, __file__, "--requests", str(n), "--work-units", str(args.work_units),
                "--cycles", str(args.cycles), "--new-per-cycle", str(args.new_per_cycle), "--engine", args.engine]
+        if args.batch_size is not None:
+            cmd += ["--batch-size", str(args.batch_size)]
         if args.profile:
             cmd += ["--profile", f"{args.profile}.{n}"]
         out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout

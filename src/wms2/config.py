@@ -46,6 +46,11 @@ class LifecycleSettings(BaseModel):
     # the latest after cycle_seconds.
     change_poll_min_seconds: float = Field(0.02, gt=0, description="first re-check for an engine change")
     change_poll_max_seconds: float = Field(0.25, gt=0, description="longest wait between two re-checks")
+    # Added by cycle headroom (issue 15 item 4): consecutive active requests share one transaction (a
+    # SAVEPOINT each, one fenced commit) and their common rows are read in one query per batch. 20 keeps a
+    # batch's write lock on SQLite to ~0.2 s and divides the per-batch statements by 20; 1 = one
+    # transaction per request, as before.
+    batch_size: int = Field(20, ge=1, le=1000, description="active requests evaluated per transaction")
 
     def timeout_for(self, status: str) -> float | None:
         value = getattr(self, f"timeout_{status}", None)

@@ -1,7 +1,12 @@
 """The Request Lifecycle Manager (design §6.1): the only owner of request status (invariant 4).
 
-One cycle loads every non-terminal request and evaluates each in isolation, in its own transaction:
-an exception in one request is logged with its traceback, counted, and does not stop the cycle.
+One cycle loads every non-terminal request and evaluates each in isolation: an exception in one request
+is logged with its traceback, counted, and does not stop the cycle.  Each request has its own
+transaction, except the ``active`` ones (the hundreds of running DAGs polled every cycle): consecutive
+active requests are evaluated in batches of ``lifecycle.batch_size``, one transaction per batch (fenced
+by the lease at its commit, like every transaction of the lifecycle) with a SAVEPOINT per request, so a
+failing request rolls back only its own writes; the batch's common rows are read in one query each
+(``active.prefetch_active``).
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from wms2.config import Settings
 from wms2.core import handlers
 from wms2.core.actions import effective_max_active_dags
+from wms2.core.active import DEFERRED_REQUEST_COLUMNS, prefetch_active
 from wms2.core.admission import AdmissionRound
 from wms2.core.db_outage import DB_UNAVAILABLE, DatabaseOutage
 from wms2.core.foreground import ForegroundActivity
@@ -35,7 +42,8 @@ from wms2.domain.enums import LIFECYCLE_STATUSES, RequestStatus
 log = logging.getLogger(__name__)
 
 CYCLE_HISTORY_KEPT = 1000
-_DEFERRED_REQUEST_COLUMNS = (defer(RequestRow.document), defer(RequestRow.spec))
+_DEFERRED_REQUEST_COLUMNS = DEFERRED_REQUEST_COLUMNS  # the name earlier tests import
+Evaluation = tuple[int, str, RequestStatus]  # request id, name, status when the cycle started
 
 
 @dataclass
@@ -69,6 +77,18 @@ def default_handlers() -> dict[RequestStatus, StatusHandler]:
         RequestStatus.resubmitting: handlers.handle_resubmitting,
         RequestStatus.held: handlers.handle_waiting,
     }
+
+
+def begin_batch(session: Session) -> None:
+    """Open the batch's transaction for its savepoints.  PostgreSQL: as usual.  SQLite: ``BEGIN
+    IMMEDIATE`` now.  pysqlite would otherwise begin only at the first write, so a SAVEPOINT before it
+    would become the outermost transaction and its RELEASE would commit.  IMMEDIATE also takes the write
+    lock at once: a deferred transaction that read first could not write after another connection
+    did (SQLite refuses to upgrade a stale snapshot, with no busy wait).  WAL readers (the API) are not
+    blocked."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class LifecycleManager:
@@ -124,29 +144,56 @@ class LifecycleManager:
             admission = AdmissionRound.build(session, effective_max_active_dags(session, self.settings))
         if self.foreground is not None:
             self.foreground.start_cycle()
-        for request_id, name in ids:
-            # Between two requests the cycle yields: to the API requests in flight (wms2 serve, bounded:
-            # wms2.core.foreground), or at least to any thread waiting for the interpreter.
+        for group in self._groups(ids):
+            # Between two requests (or batches) the cycle yields: to the API requests in flight (wms2
+            # serve, bounded: wms2.core.foreground), or at least to any thread waiting for the interpreter.
             if self.foreground is not None:
                 self.foreground.yield_to_foreground()
             else:
                 time.sleep(0)
-            report.evaluated += 1
-            try:
-                self._check_fence()
-                report.transitions += self._evaluate(request_id, admission, now)
-            except LeaseLost:
-                raise
-            except Exception as exc:  # one request never stops the cycle
-                log.exception("lifecycle: request %s raised", name)
-                report.errors.append({"request": name, "error": f"{type(exc).__name__}: {exc}",
-                                      "traceback": traceback.format_exc(limit=20)})
+            if len(group) == 1:
+                request_id, name, _ = group[0]
+                report.evaluated += 1
+                try:
+                    self._check_fence()
+                    report.transitions += self._evaluate(request_id, admission, now)
+                except LeaseLost:
+                    raise
+                except Exception as exc:  # one request never stops the cycle
+                    self._failed(report, name, exc)
+            else:
+                self._evaluate_batch(group, admission, now, report)
         report.duration_s = time.monotonic() - started
         self._record(report)
         self.last_report = report
         return report
 
-    def _evaluation_order(self, session) -> list[tuple[int, str]]:  # type: ignore[no-untyped-def]
+    @staticmethod
+    def _failed(report: CycleReport, name: str, exc: Exception) -> None:
+        log.error("lifecycle: request %s raised", name, exc_info=exc)
+        report.errors.append({"request": name, "error": f"{type(exc).__name__}: {exc}",
+                              "traceback": "".join(traceback.format_exception(exc, limit=20))})
+
+    def _groups(self, ids: list[Evaluation]) -> Iterator[list[Evaluation]]:
+        """The evaluation order cut into units of work: runs of consecutive ``active`` requests in batches
+        of ``batch_size``, every other request alone."""
+        size = self.settings.lifecycle.batch_size
+        batch: list[Evaluation] = []
+        for item in ids:
+            if item[2] == RequestStatus.active and size > 1:
+                batch.append(item)
+                if len(batch) >= size:
+                    yield batch
+                    batch = []
+                continue
+            if batch:
+                yield batch
+                batch = []
+            yield [item]
+        if batch:
+            yield batch
+
+    def _evaluation_order(self, session) -> list[Evaluation]:  # type: ignore[no-untyped-def]
         """Non-queued requests first (they free slots), then the queue in admission order."""
         rows = session.execute(
             select(RequestRow.id, RequestRow.name, RequestRow.status, RequestRow.urgent,
@@ -158,24 +205,69 @@ class LifecycleManager:
             (r for r in rows if r.status == RequestStatus.queued),
             key=lambda r: (not r.urgent, -r.priority, r.queued_at or self.clock(), r.id),
         )
-        return [(r.id, r.name) for r in [*others, *queued]]
+        return [(r.id, r.name, RequestStatus(r.status)) for r in [*others, *queued]]
 
     def _evaluate(self, request_id: int, admission: AdmissionRound, now: datetime) -> int:
         with self._session() as session:
-            # The ReqMgr2 document and the spec (kilobytes of JSON each) are loaded only by the handlers
-            # that read them (planning, validation): not decoded for every active request every cycle.
-            request = session.get(RequestRow, request_id, options=_DEFERRED_REQUEST_COLUMNS)
-            if request is None or RequestStatus(request.status) not in LIFECYCLE_STATUSES:
-                return 0
-            before = RequestStatus(request.status)
-            ctx = HandlerContext(session=session, settings=self.settings, now=now, admission=admission,
-                                 workers=self.workers)
-            handler = self.handlers.get(before)
-            if handler is not None:
-                handler(ctx, request)
-            if RequestStatus(request.status) == before:
-                check_stuck(ctx, request)
-            return int(RequestStatus(request.status) != before)
+            return self._evaluate_in(session, request_id, admission, now)
+
+    def _evaluate_batch(self, group: list[Evaluation], admission: AdmissionRound, now: datetime,
+                        report: CycleReport) -> None:
+        """One transaction for the batch, a SAVEPOINT per request: a request that raises rolls back to
+        its savepoint (its writes only) and the others commit; the lease fences the batch's commit.
+
+        The lease is asserted once, before the batch's transaction opens: its synchronous renewal writes
+        the lease row from another connection, which on SQLite would wait for the write lock this batch
+        holds.  A lease lost during the batch is caught by the fencing check at its commit."""
+        transitions, evaluated = 0, []
+        try:
+            self._check_fence()
+        except LeaseLost:
+            raise
+        except Exception as exc:  # e.g. the lease's renewal met a database error: no request evaluated
+            report.evaluated += len(group)
+            for _, name, _ in group:
+                self._failed(report, name, exc)
+            return
+        try:
+            with self._session() as session:
+                begin_batch(session)
+                prefetch_active(session, [request_id for request_id, _, _ in group])
+                for request_id, name, _ in group:
+                    time.sleep(0)  # any thread waiting for the interpreter (API reads) gets it
+                    report.evaluated += 1
+                    try:
+                        with session.begin_nested():
+                            transitions += self._evaluate_in(session, request_id, admission, now)
+                        evaluated.append(name)
+                    except LeaseLost:
+                        raise
+                    except Exception as exc:  # one request never stops the batch
+                        self._failed(report, name, exc)
+        except LeaseLost:
+            raise
+        except Exception as exc:  # the batch's commit failed: none of its evaluations was kept
+            for name in evaluated:
+                self._failed(report, name, exc)
+            return
+        report.transitions += transitions
+
+    def _evaluate_in(self, session: Session, request_id: int, admission: AdmissionRound, now: datetime) -> int:
+        # a batch loaded the request already (Session.get with options would select it again)
+        request = session.identity_map.get(identity_key(RequestRow, request_id))
+        if request is None:
+            request = session.get(RequestRow, request_id, options=DEFERRED_REQUEST_COLUMNS)
+        if request is None or RequestStatus(request.status) not in LIFECYCLE_STATUSES:
+            return 0
+        before = RequestStatus(request.status)
+        ctx = HandlerContext(session=session, settings=self.settings, now=now, admission=admission,
+                             workers=self.workers)
+        handler = self.handlers.get(before)
+        if handler is not None:
+            handler(ctx, request)
+        if RequestStatus(request.status) == before:
+            check_stuck(ctx, request)
+        return int(RequestStatus(request.status) != before)
 
     def _record(self, report: CycleReport) -> None:
         with self._session() as session:

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from wms2.config import Settings
 from wms2.core.alerts import raise_alert
@@ -37,8 +39,50 @@ from wms2.services.outputs import (
 )
 
 log = logging.getLogger(__name__)
-_UNFINISHED = (BlockStatus.open, BlockStatus.complete)
+UNFINISHED = (BlockStatus.open, BlockStatus.complete)
 OUTPUT_ALERT = "output-registration-failed"  # blocks that may still be closed or archived
+_RECORDS: Table = WorkUnitRecordRow.__table__  # type: ignore[assignment]
+# Core, not an ORM flush of one object per WU: the WUs a poll registered, in one statement
+_MARK_REGISTERED = update(_RECORDS).where(_RECORDS.c.id.in_(bindparam("ids", expanding=True))).values(registered=True)
+
+
+@dataclass(frozen=True)
+class PendingRecord:
+    """A completed WU not yet registered: its ``work_unit_records`` id, name and record."""
+
+    id: int
+    name: str
+    record: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: WorkUnitRecordRow) -> PendingRecord:
+        return cls(row.id, row.name, row.record)
+
+
+def round_blocks_query(workflow_id: int, round_: int):  # type: ignore[no-untyped-def]
+    """The blocks a poll of the round needs: the round's, and the workflow's still open or complete ones."""
+    return select(ProcessingBlockRow).where(
+        ProcessingBlockRow.workflow_id == workflow_id,
+        or_(ProcessingBlockRow.round == round_, ProcessingBlockRow.status.in_(UNFINISHED))
+    ).order_by(ProcessingBlockRow.id)
+
+
+_BLOCKS: Table = ProcessingBlockRow.__table__  # type: ignore[assignment]
+# What a successful registration changes on its block (``_register_batch``, ``_clear_failure``)
+_PROGRESS = ("catalog_block_name", "is_open", "completed_work_units", "source_rule_ids", "attempt_count",
+             "first_failure_at", "last_error", "last_attempt_at")
+_WRITE_PROGRESS = _BLOCKS.update().where(_BLOCKS.c.id == bindparam("block_id")).values(
+    updated_at=bindparam("at"), **{k: bindparam(k) for k in _PROGRESS})
+
+
+def _write_progress(session: Session, block: ProcessingBlockRow, now: datetime) -> None:
+    """The block's registration progress as one Core UPDATE (compiled once), its ORM object given the same
+    values as committed state: no unit-of-work flush of the block, once per DAG per cycle."""
+    values = {k: getattr(block, k) for k in _PROGRESS}
+    session.connection().execute(_WRITE_PROGRESS, {"block_id": block.id, "at": now, **values})
+    for key, value in values.items():
+        set_committed_value(block, key, value)
+    set_committed_value(block, "updated_at", now)
 
 
 @dataclass
@@ -101,26 +145,30 @@ class OutputManager:
         block.first_failure_at = None
         block.last_error = None
 
-    def collect(self, session: Session, workflow: WorkflowRow, dag: DagRow, now: datetime) -> OutputReport:
+    def collect(self, session: Session, workflow: WorkflowRow, dag: DagRow, now: datetime,
+                blocks: list[ProcessingBlockRow] | None = None,
+                pending: list[PendingRecord] | None = None) -> OutputReport:
         """``register`` then ``finish_blocks`` (what every poll of a DAG does), with one query for the
-        blocks both need: the round's, and the workflow's still open or complete ones."""
-        blocks = list(session.scalars(select(ProcessingBlockRow).where(
-            ProcessingBlockRow.workflow_id == workflow.id,
-            or_(ProcessingBlockRow.round == dag.round, ProcessingBlockRow.status.in_(_UNFINISHED)))
-            .order_by(ProcessingBlockRow.id)))
-        report = self.register(session, workflow, dag, now, [b for b in blocks if b.round == dag.round])
-        return self.finish_blocks(session, workflow, now, report, [b for b in blocks if b.status in _UNFINISHED])
+        blocks both need: the round's, and the workflow's still open or complete ones.  ``blocks`` and
+        ``pending`` (the round's unregistered WUs) may be given by a caller that loaded them for many
+        DAGs at once (the lifecycle's batches); they are then not queried."""
+        if blocks is None:
+            blocks = list(session.scalars(round_blocks_query(workflow.id, dag.round)))
+        report = self.register(session, workflow, dag, now, [b for b in blocks if b.round == dag.round], pending)
+        return self.finish_blocks(session, workflow, now, report, [b for b in blocks if b.status in UNFINISHED])
 
     # -- per work unit ---------------------------------------------------------------------------
     def register(self, session: Session, workflow: WorkflowRow, dag: DagRow, now: datetime,
-                 round_blocks: list[ProcessingBlockRow] | None = None) -> OutputReport:
+                 round_blocks: list[ProcessingBlockRow] | None = None,
+                 pending: list[PendingRecord] | None = None) -> OutputReport:
         """Register every completed, not yet registered WU of the round; then close finished blocks.
 
         One catalog call and one rule call per block per cycle carry every pending WU of the block (as
         DBS's bulk block insert and Rucio's multi-DID rule calls do): the cost of a cycle grows with the
         blocks touched, not with the WUs.  A WU is marked registered once every block it writes has it."""
         report = OutputReport()
-        pending = round_records(session, dag, pending_only=True)
+        if pending is None:
+            pending = [PendingRecord.of(row) for row in round_records(session, dag, pending_only=True)]
         if not pending:
             return report
         if round_blocks is None:
@@ -128,7 +176,7 @@ class OutputManager:
                 ProcessingBlockRow.workflow_id == workflow.id, ProcessingBlockRow.round == dag.round)))
         blocks = {b.dataset: b for b in round_blocks}
         catalog, rules = self.catalog_factory(session), self.rules_factory(session)
-        by_dataset: dict[str, list[WorkUnitRecordRow]] = {}
+        by_dataset: dict[str, list[PendingRecord]] = {}
         for row in pending:
             for dataset in sorted({f["dataset"] for f in row.record.get("files", [])}):
                 by_dataset.setdefault(dataset, []).append(row)
@@ -156,13 +204,22 @@ class OutputManager:
                 continue
             self._clear_failure(block)
             block.last_attempt_at = now
-        for row in pending:
-            if row.name not in incomplete:
-                row.registered = True
-                report.work_units_registered.append(row.name)
+            _write_progress(session, block, now)
+        done = [row for row in pending if row.name not in incomplete]
+        if done:
+            self._mark_registered(session, [row.id for row in done])
+            report.work_units_registered.extend(row.name for row in done)
         return report
 
-    def _register_batch(self, block: ProcessingBlockRow, dataset: str, todo: list[WorkUnitRecordRow],
+    @staticmethod
+    def _mark_registered(session: Session, ids: list[int]) -> None:
+        session.connection().execute(_MARK_REGISTERED, {"ids": ids})
+        for record_id in ids:  # rows loaded in this session: the same value, with nothing left to flush
+            loaded = session.identity_map.get(identity_key(WorkUnitRecordRow, record_id))
+            if loaded is not None:
+                set_committed_value(loaded, "registered", True)
+
+    def _register_batch(self, block: ProcessingBlockRow, dataset: str, todo: list[PendingRecord],
                         catalog: CatalogWriter, rules: RuleService, report: OutputReport) -> None:
         """Open the block, register the WUs' files, protect each WU at its source: all or nothing for
         WMS2's records (the calls are idempotent, so a partial success is simply repeated)."""
@@ -195,7 +252,7 @@ class OutputManager:
         catalog, rules = self.catalog_factory(session), self.rules_factory(session)
         if unfinished is None:
             unfinished = list(session.scalars(select(ProcessingBlockRow).where(
-                ProcessingBlockRow.workflow_id == workflow.id, ProcessingBlockRow.status.in_(_UNFINISHED))
+                ProcessingBlockRow.workflow_id == workflow.id, ProcessingBlockRow.status.in_(UNFINISHED))
                 .order_by(ProcessingBlockRow.id)))
         for block in unfinished:
             if block.status == BlockStatus.open and len(block.completed_work_units) < block.total_work_units:
