@@ -86,6 +86,13 @@ def _launch(ctx: HandlerContext, request: RequestRow, workflow: WorkflowRow) -> 
     elif result.outcome == LaunchOutcome.no_work_left:
         transition_workflow(workflow, WorkflowStatus.completed)
         transition(request, RequestStatus.completed, SYSTEM, result.reason, ctx.now)
+    elif result.outcome == LaunchOutcome.held:
+        ctx.session.rollback()  # nothing of the refused planning is kept (``planning`` was committed)
+        transition_workflow(workflow, WorkflowStatus.new)
+        transition(request, RequestStatus.held, SYSTEM, result.reason, ctx.now)
+        raise_alert(ctx.session, kind="round_without_record", reason=result.reason, now=ctx.now,
+                    request_name=request.name, status=RequestStatus.held,
+                    repeat_after_s=ctx.settings.lifecycle.alert_repeat_seconds)
     else:
         _defer(ctx, request, workflow, result.reason, result.expected_wait)
 

@@ -30,6 +30,7 @@ from wms2.db.base import utcnow
 from wms2.db.tables import DagHistoryRow, DagRow, ProcessingBlockRow, RequestRow, WorkflowRow
 from wms2.domain.enums import BlockStatus, DAGStatus
 from wms2.engines.base import Engine, ScheddsFull, ScheddUnreachable, SubmitOptions
+from wms2.planning.render.writer import RoundAlreadySubmitted
 from wms2.planning.round import PlanningError
 from wms2.planning.service import PreparedRound, prepare_round
 
@@ -39,6 +40,19 @@ log = logging.getLogger(__name__)
 def submission_name(request_name: str, dag: DagRow) -> str:
     """The DAGMan job's batch name: unique per DAG row (a rescue or a resumed round is a new row)."""
     return f"{request_name}-r{dag.round}-d{dag.id}"
+
+
+def lost_round_reason(request_name: str, submit_dir: Path) -> str:
+    """Why a request whose round directory an engine ran, with no DAG row for it, is held.
+
+    Phase 1 commits the DAG row before the submission, so this happens only when the database lost a
+    transaction it had reported committed (e.g. an asynchronous replica promoted after a crash).  Planning
+    again would write the round over files DAGMan may still be using, and submitting again could run the
+    round twice: an operator looks first."""
+    return (f"round directory {submit_dir} was already submitted to an engine, but the database has no DAG "
+            f"for it (a lost commit?): its DAG may still run (batch name {request_name}-r<round>-d<id>; see "
+            f"`wms2 dag status`). Remove that DAG if it runs, move the directory aside, then release; "
+            f"or fail the request")
 
 
 @dataclass
@@ -53,6 +67,8 @@ class PlanningLauncher:
         if dag is None or dag.status != DAGStatus.ready:
             try:
                 prepared = prepare_round(session, request, workflow, ctx.settings, self.catalog(session))
+            except RoundAlreadySubmitted as exc:
+                return LaunchResult(LaunchOutcome.held, lost_round_reason(request.name, exc.path))
             except PlanningError as exc:
                 return LaunchResult(LaunchOutcome.deferred, f"planning failed: {exc}")
             if not prepared.has_work:

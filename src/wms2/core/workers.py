@@ -30,6 +30,7 @@ class LaunchOutcome(StrEnum):
     submitted = "submitted"  # a DAG was submitted: the request becomes active
     no_work_left = "no_work_left"  # nothing to plan: the workflow can finish
     deferred = "deferred"  # cannot plan now (e.g. input not yet available): stay queued
+    held = "held"  # cannot go on without an operator (the reason says why and what to check)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,14 @@ def round_dir(settings: Settings, request_name: str, round_index: int) -> Path:
     return path
 
 
+class RoundAlreadySubmitted(q.RenderError):
+    """The round directory was already submitted to an engine (DAGMan's files are in it): never rewritten."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"{path} was already submitted to an engine; refusing to overwrite it")
+        self.path = path
+
+
 def engine_touched(path: Path) -> bool:
     return path.is_dir() and any(p.name.startswith(d.OUTER_DAG + ".") for p in path.iterdir())
 
@@ -87,7 +95,7 @@ def write_round(plan: RoundPlan, spec: RequestSpec, workflow_id: str, settings: 
                 throttles: dict[str, int] | None = None) -> RenderResult:
     final = round_dir(settings, spec.name, plan.round)
     if engine_touched(final):
-        raise q.RenderError(f"{final} was already submitted to an engine; refusing to overwrite it")
+        raise RoundAlreadySubmitted(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     for stale in final.parent.glob(f".{final.name}.tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
