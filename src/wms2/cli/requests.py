@@ -210,14 +210,21 @@ def run(
     from wms2.core.ownership import Lease, LeaseLost, OwnerRefused
     from wms2.core.service import configure_logging
 
-    settings, db = _open(home)
+    stop = threading.Event()
+    wake: list[Callable[[], None]] = []
+    try:
+        with on_sigterm(lambda *_: (stop.set(), [w() for w in wake])):
+            opened = _open_waiting(home, stop) if standby else _open(home)
+    except KeyboardInterrupt:
+        return
+    if opened is None:  # stopped while waiting for the database
+        return
+    settings, db = opened
     configure_logging(settings)
     # A stand-by that lost the lease after a takeover waits again (the pair stays a pair); a plain
     # ``run`` was started as the only owner, and stops.
     owner = LifecycleOwner(Lease(db, settings.ownership, command="run"), settings.ownership, standby=standby,
                            step_down=standby, on_standby=_print_standby)
-    stop = threading.Event()
-    wake: list[Callable[[], None]] = []
     try:
         with on_sigterm(lambda *_: (stop.set(), [w() for w in wake])):
             _run_owned(settings, db, owner, stop, wake, once)
@@ -230,6 +237,26 @@ def run(
     finally:
         owner.release()  # idempotent; a lost lease is not released
         db.dispose()
+
+
+def _open_waiting(home: Path | None, stop: threading.Event) -> tuple[Any, Database] | None:
+    """``_open`` for a stand-by: a database that does not answer yet (a restart, a fail-over) is waited
+    for, with the lifecycle's outage backoff, each attempt printed; any other problem fails at once.
+    None when stopped while waiting."""
+    from wms2.core.service import DatabaseUnreachable, open_database
+
+    settings = settings_for(home)
+    delay = settings.ownership.db_retry_base_s
+    while True:
+        try:
+            return settings, open_database(settings)
+        except DatabaseUnreachable as exc:
+            err_console.print(f"stand-by: {exc}; retrying in {delay:g}s", highlight=False, markup=False)
+        except RuntimeError as exc:
+            raise fail(str(exc)) from None
+        if stop.wait(delay):
+            return None
+        delay = min(delay * 2, settings.ownership.db_retry_max_s)
 
 
 def _run_owned(settings: Any, db: Database, owner: LifecycleOwner, stop: threading.Event,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from wms2.config import Settings
 from wms2.core.db_outage import describe_db_error, hide_password
@@ -36,6 +36,11 @@ def _connect(settings: Settings) -> Database:
         raise RuntimeError(describe_db_error(settings.db_url, exc)) from None
 
 
+class DatabaseUnreachable(RuntimeError):
+    """The database server did not let us in (connection refused, timed out, starting up, credentials):
+    the one error a waiting process (``wms2 run --standby``) retries at start-up."""
+
+
 def open_database(settings: Settings) -> Database:
     """Open an initialised database; refuse one whose schema is not at the current revision."""
     url = settings.db_url
@@ -44,6 +49,9 @@ def open_database(settings: Settings) -> Database:
     db = _connect(settings)
     try:
         current = current_revision(db.engine)
+    except OperationalError as exc:  # no answer: refused, timed out, starting up, ... (or credentials)
+        db.dispose()
+        raise DatabaseUnreachable(describe_db_error(url, exc)) from None
     except SQLAlchemyError as exc:
         db.dispose()
         raise RuntimeError(describe_db_error(url, exc)) from None
