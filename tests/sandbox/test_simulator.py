@@ -179,3 +179,18 @@ def test_wrapper_memory_watchdog_kills_the_step_tree() -> None:
     assert time.monotonic() - t0 < 10
     quiet = subprocess.Popen([sys.executable, "-c", "pass"])
     assert _watch_memory(quiet, 150.0) is None and quiet.returncode == 0
+
+
+def test_peak_is_the_jobs_own_not_its_parents(tmp_path: Path) -> None:
+    """Linux carries a parent's ``ru_maxrss`` across fork/vfork and exec: a 450 MB simulator started by a
+    process holding 700 MB reported 700 MB (seen in the suite: the pytest worker's mark).  The job's own
+    ``VmHWM`` is its peak."""
+    ballast = bytearray(700 * 2**20)  # resident: bytearray zero-fills every page
+    try:
+        run = _gen(events=20, cpu_seconds_per_event=0.0, memory_mb=100, peak_memory_mb=300,
+                   size_per_event_kb={"GEN-SIM": 1.0})
+        rc, fjr_path = _run(tmp_path, run)
+    finally:
+        del ballast
+    assert rc == 0
+    assert parse_fjr(fjr_path).peak_rss_mb == pytest.approx(300, rel=TOLERANCE)

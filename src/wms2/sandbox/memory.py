@@ -25,7 +25,14 @@ def current_rss_mb(pid: int | str = "self") -> float:
 
 
 def peak_rss_mb() -> float:
-    """High-water mark of this process's resident memory (``ru_maxrss`` is in kB on Linux)."""
+    """High-water mark of this process's resident memory: ``VmHWM``, the mark of this program's own
+    memory.  Not ``ru_maxrss``: Linux carries the parent's mark into it across fork (or vfork) and exec,
+    so a job started by a large process would report that process's memory as its own peak (seen in the
+    tests: the pytest worker's 541 MB reported by a 450 MB simulator).  ``ru_maxrss`` (kB) only where
+    ``/proc`` is missing."""
+    value = _status_kb("VmHWM")
+    if value is not None:
+        return value / _KB_PER_MB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / _KB_PER_MB
 
 

@@ -9,7 +9,6 @@ first entries of every branch (the sample that places the common bins); the one 
 from __future__ import annotations
 
 import os
-import resource
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wms2.sandbox.memory import peak_rss_mb
 from wms2.validation.model import ValidationError
 from wms2.validation.stats import Binning, Moments
 
@@ -60,7 +60,8 @@ class ScanResult:
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """This process's own peak (``VmHWM``): a worker's ``ru_maxrss`` includes its parent's mark."""
+    return peak_rss_mb()
 
 
 def _element_kind(interpretation: object) -> str | None:
