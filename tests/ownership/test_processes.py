@@ -148,16 +148,27 @@ def test_standby_takes_over_after_sigkill(shared_db: Database, procs: Procs, hom
         assert body["this_process"]["role"] == ("owner" if info.pid == others[1].pid else "standby")  # type: ignore[union-attr]
 
 
-def test_paused_owner_cannot_write_after_takeover(shared_db: Database, procs: Procs, home: Path) -> None:
-    if shared_db.engine.dialect.name != "postgresql":
-        pytest.skip("stand-by processes need PostgreSQL")
-    owner = procs.start("run", "--home", str(home), name="owner")
+Proc = subprocess.Popen[bytes]
+
+
+def _pause_owner_until_taken_over(shared_db: Database, procs: Procs, home: Path,
+                                  owner_args: tuple[str, ...]) -> tuple[Proc, Proc]:
+    """An owner (`run` + ``owner_args``) and a `run --standby`; the owner is SIGSTOPped until the stand-by
+    took over, then resumed: (the old owner, the new owner)."""
+    owner = procs.start("run", *owner_args, "--home", str(home), name="owner")
     wait_for(lambda: _owned_by(shared_db, owner.pid) or not _alive(owner), START_S, "the first owner")
     standby = procs.start("run", "--standby", "--home", str(home), name="standby")
     wait_for(lambda: "stand-by" in log_of(standby) or not _alive(standby), START_S, "the stand-by")
     os.killpg(owner.pid, signal.SIGSTOP)
     wait_for(lambda: _owned_by(shared_db, standby.pid), TAKEOVER_BOUND_S + 5, "the takeover")
     os.killpg(owner.pid, signal.SIGCONT)
+    return owner, standby
+
+
+def test_paused_owner_cannot_write_after_takeover(shared_db: Database, procs: Procs, home: Path) -> None:
+    if shared_db.engine.dialect.name != "postgresql":
+        pytest.skip("stand-by processes need PostgreSQL")
+    owner, standby = _pause_owner_until_taken_over(shared_db, procs, home, owner_args=())
     code = owner.wait(timeout=60)
     assert code != 0 and "lifecycle ownership lost" in log_of(owner), log_of(owner)
     info = _lease(shared_db)
@@ -169,13 +180,7 @@ def test_standby_owner_that_lost_the_lease_waits_again(shared_db: Database, proc
     exiting, and takes over again when the new owner dies."""
     if shared_db.engine.dialect.name != "postgresql":
         pytest.skip("stand-by processes need PostgreSQL")
-    first = procs.start("run", "--standby", "--home", str(home), name="first")
-    wait_for(lambda: _owned_by(shared_db, first.pid) or not _alive(first), START_S, "the first owner")
-    second = procs.start("run", "--standby", "--home", str(home), name="second")
-    wait_for(lambda: "stand-by" in log_of(second) or not _alive(second), START_S, "the stand-by")
-    os.killpg(first.pid, signal.SIGSTOP)
-    wait_for(lambda: _owned_by(shared_db, second.pid), TAKEOVER_BOUND_S + 5, "the takeover")
-    os.killpg(first.pid, signal.SIGCONT)
+    first, second = _pause_owner_until_taken_over(shared_db, procs, home, owner_args=("--standby",))
     # Back to stand-by: it prints the new holder, as any stand-by does (the log file says "back to stand-by").
     wait_for(lambda: "lease token 2" in log_of(first) or not _alive(first), START_S, "the step-down")
     assert _alive(first), log_of(first)
