@@ -56,3 +56,39 @@ def test_refused_catalog_write_is_a_block_failure_not_a_cycle_failure(db: Databa
     assert _files(db) == 4
     with db.session() as s:
         assert s.scalar(select(ProcessingBlockRow)).attempt_count == 0
+
+
+def test_next_round_waits_for_a_refused_registration(db: Database, settings: Settings) -> None:
+    """A refusal at the end of a round with work left (chaos run, 2026-12-03): the request used to go on
+    to the next round and the refused WUs, retried only while their round is current, stayed unregistered
+    and their block open for ever.  Now the next round waits until the retry succeeds."""
+    from tests.core.test_cycle_batches import RunningEngine
+    from wms2.core.active import ActiveHandler
+    from wms2.core.lifecycle import LifecycleManager
+    from wms2.core.monitor import DagMonitor
+    from wms2.core.workers import Workers
+    from wms2.db.tables import RequestRow
+    from wms2.domain.enums import DAGStatus, RequestStatus
+    from wms2.services.outputs import LocalRuleService as Rules
+
+    dialect = db.engine.dialect.name
+    wf_id, dag_id = _setup(db)
+    with db.session() as s:
+        dag = s.get(DagRow, dag_id)
+        dag.status, dag.round_params = DAGStatus.completed, {"work_remaining": True}
+        s.get(WorkflowRow, wf_id).current_dag_id = dag_id
+    active = ActiveHandler(DagMonitor(RunningEngine()), OutputManager(settings, LocalCatalogWriter, Rules))
+    manager = LifecycleManager(db, settings, Workers(extra_handlers={RequestStatus.active: active}))
+    _sql(db, REFUSE[dialect])
+    for _ in range(2):
+        assert not manager.run_cycle().errors
+    with db.session() as s:
+        assert s.scalar(select(RequestRow.status)) == RequestStatus.active, "went on with WUs unregistered"
+        assert s.scalar(select(ProcessingBlockRow.last_error)) is not None
+    _sql(db, ALLOW[dialect])
+    with db.session() as s:  # the backoff has passed
+        s.scalar(select(ProcessingBlockRow)).last_attempt_at = datetime.now(UTC) - timedelta(days=1)
+    assert not manager.run_cycle().errors
+    assert _files(db) == 4
+    with db.session() as s:
+        assert s.scalar(select(RequestRow.status)) == RequestStatus.queued

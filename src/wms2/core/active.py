@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Insert, Table, bindparam, or_, select
+from sqlalchemy import Insert, Table, bindparam, exists, or_, select
 from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
@@ -300,6 +300,12 @@ class ActiveHandler:
 
     def _after_success(self, ctx: HandlerContext, request: RequestRow, workflow: WorkflowRow, dag: DagRow) -> None:
         if dag.round_params.get("work_remaining", False):
+            if _registration_retrying(ctx.session, workflow, dag):
+                # A registration of this round failed and is retried on the Output Manager's backoff (with
+                # an alert): the next round waits.  Its WUs are only retried while this round is current, so
+                # moving on would leave them, and the block, open for ever (found by the fault harness).  A
+                # block given up (``failed``) no longer holds the round back.
+                return
             transition_workflow(workflow, WorkflowStatus.new)
             transition(request, RequestStatus.queued, SYSTEM,
                        f"round {dag.round} done ({len(dag.completed_work_units)} WUs); next round queued", ctx.now)
@@ -312,3 +318,10 @@ class ActiveHandler:
             transition_workflow(workflow, WorkflowStatus.completed)
             transition(request, RequestStatus.completed, SYSTEM,
                        f"all work done in {dag.round + 1} round(s); every block archived", ctx.now)
+
+
+def _registration_retrying(session: Session, workflow: WorkflowRow, dag: DagRow) -> bool:
+    """A block of the DAG's round whose last registration attempt failed and that is still retried."""
+    return bool(session.scalar(select(exists().where(
+        ProcessingBlockRow.workflow_id == workflow.id, ProcessingBlockRow.round == dag.round,
+        ProcessingBlockRow.status == BlockStatus.open, ProcessingBlockRow.last_error.is_not(None)))))
