@@ -41,6 +41,18 @@ class SubmittingEngine(RecordingEngine):
         return SubmitResult(cluster_id=len(self.submitted), schedd="test")
 
 
+def generation_request(db: Database, settings: Settings,
+                       name: str) -> tuple[SubmittingEngine, LifecycleManager]:
+    """The demo's generation sample submitted as ``name``, and a lifecycle whose launcher plans for real and
+    submits to a recording engine."""
+    doc = copy.deepcopy(load_samples()[0][1])
+    doc["RequestName"] = name
+    submit(db, settings, [doc])
+    engine = SubmittingEngine()
+    launcher = PlanningLauncher(engine=engine, catalog=LocalCatalog, outputs=build_output_manager(settings))
+    return engine, LifecycleManager(db, settings, Workers(launcher=launcher))
+
+
 def _fill(directory: Path) -> Path:
     filler = directory / "filler"
     fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -76,12 +88,7 @@ def _state(db: Database) -> tuple[str, str]:
 
 def test_full_disk_defers_planning_then_the_round_is_submitted(db: Database, settings: Settings,
                                                                full_submit_dir: Path) -> None:
-    doc = copy.deepcopy(load_samples()[0][1])
-    doc["RequestName"] = "disk_full_gen"
-    submit(db, settings, [doc])
-    engine = SubmittingEngine()
-    launcher = PlanningLauncher(engine=engine, catalog=LocalCatalog, outputs=build_output_manager(settings))
-    manager = LifecycleManager(db, settings, Workers(launcher=launcher))
+    engine, manager = generation_request(db, settings, "disk_full_gen")
     for _ in range(3):
         report = manager.run_cycle()
         assert report.errors == [], report.errors

@@ -5,22 +5,14 @@ Before, it was deferred every cycle (871 times in 11 minutes) until the one-day 
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 from sqlalchemy import delete, select
 
-from tests.core.helpers import submit
-from tests.reliability.test_disk_full_planning import SubmittingEngine
+from tests.reliability.test_disk_full_planning import generation_request
 from wms2.config import Settings
-from wms2.core.demo import load_samples
-from wms2.core.launcher import PlanningLauncher
-from wms2.core.lifecycle import LifecycleManager
-from wms2.core.wiring import build_output_manager
-from wms2.core.workers import Workers
 from wms2.db.session import Database
 from wms2.db.tables import AlertRow, DagHistoryRow, DagRow, ProcessingBlockRow, RequestRow, WorkflowRow
-from wms2.services.local_catalog import LocalCatalog
 
 
 def _lose_the_round(db: Database) -> Path:
@@ -47,12 +39,7 @@ def _lose_the_round(db: Database) -> Path:
 
 
 def test_a_round_run_without_its_record_is_held_not_replanned(db: Database, settings: Settings) -> None:
-    doc = copy.deepcopy(load_samples()[0][1])
-    doc["RequestName"] = "lost_round_gen"
-    submit(db, settings, [doc])
-    engine = SubmittingEngine()
-    launcher = PlanningLauncher(engine=engine, catalog=LocalCatalog, outputs=build_output_manager(settings))
-    manager = LifecycleManager(db, settings, Workers(launcher=launcher))
+    engine, manager = generation_request(db, settings, "lost_round_gen")
     while not engine.submitted:
         assert not manager.run_cycle().errors
     submit_dir = _lose_the_round(db)
