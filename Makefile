@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# pytest workers: three on this 2-core machine, since about a quarter of the suite waits (servers starting,
+# subprocesses, browser) rather than computes; the end-to-end modules, which compute, start first.
+TEST_WORKERS ?= 3
 
 .PHONY: demo test lint bench clean-venv
 
@@ -14,9 +17,12 @@ $(STAMP): pyproject.toml
 
 ## make demo: the end-to-end demo on the embedded defaults (SQLite + local engine)
 demo: $(STAMP)
+	$(BIN)/python -m compileall -q src
 	$(BIN)/wms2 demo --home $(or $(WMS2_HOME),.wms2-demo)
 
-## make test: the whole test suite (SQLite and PostgreSQL), plus ruff
+## make test: the whole test suite (SQLite and PostgreSQL), plus ruff.  Bytecode is cached even where the
+## environment sets PYTHONDONTWRITEBYTECODE: the suite starts thousands of Python processes, and each
+## would otherwise compile wms2 (and the tests) from source again.
 test: $(STAMP)
 	@echo "make test: started at $$(date -u +%H:%M:%S)"
 	bash scripts/ensure-postgres.sh
@@ -24,7 +30,9 @@ test: $(STAMP)
 	bash scripts/ensure-rucio.sh
 	bash scripts/ensure-reqmgr2.sh
 	$(BIN)/ruff check src tests bench
-	WMS2_TEST_STARTED=$$(date +%s) $(BIN)/python -m pytest -q -n 2 --dist loadgroup -p no:cacheprovider
+	$(BIN)/python -m compileall -q src
+	WMS2_TEST_STARTED=$$(date +%s) env -u PYTHONDONTWRITEBYTECODE \
+	  $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine_throughput.py --nodes 2000

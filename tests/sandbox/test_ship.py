@@ -39,7 +39,12 @@ def test_installed_copy_runs_alone(tmp_path: Path) -> None:
     launcher = install_sandbox(tmp_path / "sand box", sys.executable)
     assert launcher.name == "wms2-job" and launcher.stat().st_mode & 0o100
     assert (tmp_path / "sand box" / "wms2" / "sandbox" / "cmsrun.sh").stat().st_mode & 0o100
-    assert not list((tmp_path / "sand box").rglob("__pycache__"))
+    caches = list((tmp_path / "sand box").rglob("__pycache__"))
+    assert [c.relative_to(tmp_path / "sand box") for c in caches] == [Path("wms2", "__pycache__"),
+                                                                       Path("wms2", "sandbox", "__pycache__")]
+    tag = sys.implementation.cache_tag
+    sources = sorted(p.stem for p in (tmp_path / "sand box" / "wms2" / "sandbox").glob("*.py"))
+    assert sorted(p.name.split(".")[0] for p in caches[1].glob(f"*.{tag}.pyc")) == sources
     help_run = subprocess.run([str(launcher), "--help"], capture_output=True, text=True, check=False)
     assert help_run.returncode == 0 and "post" in help_run.stdout
     probe = (
@@ -51,5 +56,9 @@ def test_installed_copy_runs_alone(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
     first, second = out.stdout.splitlines()
     assert first.startswith(str(tmp_path / "sand box")) and second == "[]"
+    # the processes load the shipped bytecode, even where nothing may be written (worker nodes, CI)
+    verbose = subprocess.run([sys.executable, "-v", "-c", "import wms2.sandbox.post"], capture_output=True,
+                             text=True, env={**env, "PYTHONDONTWRITEBYTECODE": "1"}, check=True)
+    assert f"code object from '{tmp_path / 'sand box'}/wms2/sandbox/__pycache__/post.{tag}.pyc'" in verbose.stderr
     # reinstalling over an existing copy works (one install per round)
     install_sandbox(tmp_path / "sand box", sys.executable)

@@ -45,7 +45,7 @@ def _generation(name: str, events: int, per_job: int, adaptive: bool, faults: li
 
 def _faults(lfns: list[str]) -> list[tuple[str, Any]]:
     transient = _generation("faults_transient", 2000, 100, False,
-                            [{"exit_code": 50115, "work_units": ["mg_000003"], "fail_attempts": 4}])
+                            [{"exit_code": 50115, "work_units": ["mg_000003"], "fail_attempts": 2}])
     site = _generation("faults_site", 3000, 100, True, [{"exit_code": 60311, "only_at_site": FAILING_SITE}])
     memory = _generation("faults_memory", 400, 100, False, [
         {"memory_blowup_mb": 400, "work_units": ["mg_000000"], "nodes": ["proc_000000"], "fail_attempts": 1}])
@@ -71,9 +71,11 @@ _SMALL_WUS = {"jobs_per_work_unit": 2, "merge_group_maxjobs": 10}
 SCENARIOS: dict[str, Scenario] = {
     "default": Scenario("default", _default),
     "faults": Scenario("faults", _faults, overrides={
-        # Ten WUs from the pilot round on, so that the failing site surely receives some.
+        # Ten WUs from the pilot round on, so that the failing site surely receives some.  One retry per
+        # node (not 3): enough for the memory retry, and the transient fault fails both attempts (the WU
+        # is rescued); every attempt at the failing site is a whole job, so more retries only cost CPU.
         "planning": {"jobs_per_work_unit": 4, "first_round_work_units": 10, "work_units_per_round": 10,
-                     "merge_group_maxjobs": 10},
+                     "merge_group_maxjobs": 10, "processing_retries": 1},
         "failures": {"rescue_failure_ratio": 0.95, "bad_file_min_sites": 1},
         "resources": {"default_memory_per_core_mb": 100},
     }),

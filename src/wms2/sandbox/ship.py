@@ -4,10 +4,17 @@
 (with an empty ``dest/wms2/__init__.py`` so the copy shadows any installed ``wms2``), and writes the
 launcher ``dest/wms2-job``: a ``/bin/sh`` script that runs ``<python> -m wms2.sandbox.cli "$@"`` with
 ``PYTHONPATH=<dest>``.
+
+The copy is shipped byte-compiled (``__pycache__`` for this interpreter): every PRE, POST and job process
+imports it, and without bytecode each one would compile the modules from source again (worker nodes
+and CI often run with ``PYTHONDONTWRITEBYTECODE``, so nothing is ever cached).  Another interpreter
+ignores bytecode that is not tagged for it, so the copy stays portable.
 """
 
 from __future__ import annotations
 
+import compileall
+import logging
 import shlex
 import shutil
 import stat
@@ -17,6 +24,7 @@ from pathlib import Path
 LAUNCHER = "wms2-job"
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.tmp")
+log = logging.getLogger(__name__)
 _PACKAGE_INIT = '"""WMS2 worker-node package copy (only wms2.sandbox is shipped)."""\n'
 
 
@@ -39,6 +47,8 @@ def install_sandbox(dest: Path, python: str = sys.executable) -> Path:
     package.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(_PACKAGE_DIR, package, ignore=_IGNORE)
     (dest / "wms2" / "__init__.py").write_text(_PACKAGE_INIT)
+    if not compileall.compile_dir(package.parent, quiet=2, workers=1):
+        log.warning("sandbox in %s not fully byte-compiled: its processes compile it from source", dest)
     launcher = dest / LAUNCHER
     launcher.write_text(launcher_text(dest, python))
     launcher.chmod(launcher.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
