@@ -207,11 +207,12 @@ def test_dag_commands_reach_the_dags_own_pool(pools: Settings, tmp_path: Path,
     assert done.exit_code == 0, done.output
     assert "on pool b" in done.output
     deadline = datetime.now(UTC).timestamp() + WAIT_S  # the pool's loop applies the hold just after
-    while engine.query(on_b.cluster_id, "b").state != DagJobState.held:
+    # held as the pool answers, and as its spool records it (the record is written just after the answer)
+    while (engine.query(on_b.cluster_id, "b").state != DagJobState.held
+           or spool_dags(pools, "b")[str(dag_b)]["state"] != "held"):
         assert datetime.now(UTC).timestamp() < deadline, "hold never applied"
         with contextlib.suppress(TimeoutError):  # a bounded long poll, not a sleep: it ends by timing out
             engine.wait(on_b.cluster_id, timeout=0.05, schedd="b")
-    assert spool_dags(pools, "b")[str(dag_b)]["state"] == "held"
     status = runner.invoke(app, ["dag", "status", str(dag_b), "--json", *home])
     assert status.exit_code == 0, status.output
     assert '"pool": "b"' in status.output and '"state": "held"' in status.output

@@ -194,3 +194,14 @@ def test_peak_is_the_jobs_own_not_its_parents(tmp_path: Path) -> None:
         del ballast
     assert rc == 0
     assert parse_fjr(fjr_path).peak_rss_mb == pytest.approx(300, rel=TOLERANCE)
+
+
+def test_resident_block_is_resident_memory() -> None:
+    """One byte per page still maps every page: the RSS grows by the block, as with a fully written one."""
+    from wms2.sandbox.memory import current_rss_mb
+    from wms2.sandbox.simulator import resident_block
+
+    before = current_rss_mb()
+    block = resident_block(64 * 1024 * 1024)
+    assert current_rss_mb() - before == pytest.approx(64, abs=4)
+    assert len(block) == 64 * 1024 * 1024
