@@ -199,25 +199,27 @@ def test_dag_commands_reach_the_dags_own_pool(pools: Settings, tmp_path: Path,
     gate = Gate(tmp_path / "gate")
     engine = LocalEngine(pools)
     submitted = submit_many(engine, tmp_path, gate, 2)
-    dag_b, on_b = submitted[1]
-    assert on_b.schedd == "b"
-    runner = CliRunner()
-    home = ["--home", str(pools.home)]
-    done = runner.invoke(app, ["dag", "hold", str(on_b.cluster_id), "--pool", "b", *home])
-    assert done.exit_code == 0, done.output
-    assert "on pool b" in done.output
-    deadline = datetime.now(UTC).timestamp() + WAIT_S  # the pool's loop applies the hold just after
-    # held as the pool answers, and as its spool records it (the record is written just after the answer)
-    while (engine.query(on_b.cluster_id, "b").state != DagJobState.held
-           or spool_dags(pools, "b")[str(dag_b)]["state"] != "held"):
-        assert datetime.now(UTC).timestamp() < deadline, "hold never applied"
-        with contextlib.suppress(TimeoutError):  # a bounded long poll, not a sleep: it ends by timing out
-            engine.wait(on_b.cluster_id, timeout=0.05, schedd="b")
-    status = runner.invoke(app, ["dag", "status", str(dag_b), "--json", *home])
-    assert status.exit_code == 0, status.output
-    assert '"pool": "b"' in status.output and '"state": "held"' in status.output
-    wrong = runner.invoke(app, ["dag", "release", str(on_b.cluster_id), "--pool", "z", *home])
-    assert wrong.exit_code != 0 and "not a configured local pool" in wrong.output
-    assert runner.invoke(app, ["dag", "release", str(on_b.cluster_id), "--pool", "b", *home]).exit_code == 0
-    gate.open()
+    try:  # the gate is opened even when a check fails: its jobs would otherwise wait for ever
+        dag_b, on_b = submitted[1]
+        assert on_b.schedd == "b"
+        runner = CliRunner()
+        home = ["--home", str(pools.home)]
+        done = runner.invoke(app, ["dag", "hold", str(on_b.cluster_id), "--pool", "b", *home])
+        assert done.exit_code == 0, done.output
+        assert "on pool b" in done.output
+        deadline = datetime.now(UTC).timestamp() + WAIT_S  # the pool's loop applies the hold just after
+        # held as the pool answers, and as its spool records it (the record is written just after the answer)
+        while (engine.query(on_b.cluster_id, "b").state != DagJobState.held
+               or spool_dags(pools, "b")[str(dag_b)]["state"] != "held"):
+            assert datetime.now(UTC).timestamp() < deadline, "hold never applied"
+            with contextlib.suppress(TimeoutError):  # a bounded long poll, not a sleep: it ends by timing out
+                engine.wait(on_b.cluster_id, timeout=0.05, schedd="b")
+        status = runner.invoke(app, ["dag", "status", str(dag_b), "--json", *home])
+        assert status.exit_code == 0, status.output
+        assert '"pool": "b"' in status.output and '"state": "held"' in status.output
+        wrong = runner.invoke(app, ["dag", "release", str(on_b.cluster_id), "--pool", "z", *home])
+        assert wrong.exit_code != 0 and "not a configured local pool" in wrong.output
+        assert runner.invoke(app, ["dag", "release", str(on_b.cluster_id), "--pool", "b", *home]).exit_code == 0
+    finally:
+        gate.open()
     wait_all(engine, submitted)
