@@ -28,7 +28,7 @@ from sqlalchemy.orm.util import identity_key
 from wms2.config import Settings
 from wms2.core import handlers
 from wms2.core.actions import effective_max_active_dags
-from wms2.core.active import DEFERRED_REQUEST_COLUMNS, prefetch_active
+from wms2.core.active import DEFERRED_REQUEST_COLUMNS, ActiveHandler, prefetch_active
 from wms2.core.admission import AdmissionRound
 from wms2.core.db_outage import DB_UNAVAILABLE, DatabaseOutage
 from wms2.core.foreground import ForegroundActivity
@@ -115,6 +115,11 @@ class LifecycleManager:
         # Set by the API in the same process (wms2 serve): its requests in flight, which the cycle lets
         # finish between two request evaluations.
         self.foreground: ForegroundActivity | None = None
+
+    def close(self) -> None:
+        """Stop the workers' helper processes (the status reader); idempotent, the manager stays usable
+        (a later batch starts a new reader)."""
+        self.workers.close()
 
     def session(self) -> AbstractContextManager[Session]:
         """A transaction fenced by the ownership lease (the :class:`SessionSource` of the cycle tasks)."""
@@ -232,7 +237,10 @@ class LifecycleManager:
         try:
             with self._session() as session:
                 begin_batch(session)
-                prefetch_active(session, [request_id for request_id, _, _ in group])
+                found = prefetch_active(session, [request_id for request_id, _, _ in group])
+                active = self.handlers.get(RequestStatus.active)
+                if isinstance(active, ActiveHandler):  # its engine queries, then DAGMan's files to the reader
+                    active.begin_batch(found)
                 for request_id, name, _ in group:
                     time.sleep(0)  # any thread waiting for the interpreter (API reads) gets it
                     report.evaluated += 1
