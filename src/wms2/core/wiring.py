@@ -4,6 +4,7 @@ engine, local catalog, local rule service)."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +52,9 @@ def build_status_reader(settings: Settings) -> StatusReader | None:
     """The lifecycle's status-reader process (started on first use), or None (read in-process)."""
     lc = settings.lifecycle
     if lc.status_reader_processes < 1:
+        return None
+    if len(os.sched_getaffinity(0)) < 2:  # no second core to read on: the reader would only add its IPC
+        log.info("lifecycle: one CPU available, DAGMan's files are read in-process")
         return None
     return StatusReader(ReaderSettings(timeout_s=lc.status_reader_timeout_seconds,
                                        restart_s=lc.status_reader_restart_seconds,
