@@ -326,11 +326,15 @@ def _local_services() -> tuple[Any, Any]:
     return LocalCatalogWriter, LocalRuleService
 
 
-def test_no_reader_when_the_setting_is_zero(settings: Settings) -> None:
+def test_no_reader_when_the_setting_is_zero_or_with_one_cpu(settings: Settings,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
     settings.lifecycle.status_reader_processes = 0
     assert build_status_reader(settings) is None
     settings.lifecycle.status_reader_processes = 1
     assert build_status_reader(settings) is not None
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0})
+    assert build_status_reader(settings) is None
 
 
 def test_a_small_batch_is_read_in_process(tmp_path: Path) -> None:
