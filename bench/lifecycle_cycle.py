@@ -2,7 +2,9 @@
 
 Usage: ``python bench/lifecycle_cycle.py [--points 100,300,1000 | --requests N] [--work-units 1250]
 [--cycles 4] [--new-per-cycle 3] [--engine memory|local] [--batch-size N] [--dir DIR] [--keep]
-[--profile FILE]``.  ``--batch-size`` overrides ``lifecycle.batch_size`` (1: a transaction per request).
+[--profile FILE] [--status-reader-processes 0|1]``.  ``--batch-size`` overrides ``lifecycle.batch_size`` (1: a
+transaction per request); ``--status-reader-processes`` overrides ``lifecycle.status_reader_processes`` (0:
+DAGMan's files read in-process).
 
 By default every point of ``--points`` (100, 300 and 1,000 DAGs: the cost must grow linearly) runs in its
 own process; the last line then holds the 300-DAG point's figures (``cycle_seconds``,
@@ -30,6 +32,10 @@ seconds_per_request, per-cycle times, and the shares spent reading status files,
 files, in SQL execution and in engine queries.  With ``wms2 serve``'s interpreter settings, a probe thread
 wakes every 10 ms during the steady cycles, as an API endpoint thread would: ``probe_p99_late_ms`` and
 ``probe_max_late_ms`` tell how long it waited for the interpreter (the lifecycle must not block the API).
+With a status reader (``wms2.core.status_reader``) the files are read in its process: the shares of status
+files and WU result files are then 0, and the reader's own figures are ``cycle_reader_cpu_seconds`` (median
+CPU seconds of the reader per steady cycle), ``reader_peak_rss_mb``, ``reader_modules``,
+``total_peak_rss_mb`` (main + reader) and ``share_reader_wait`` (the main process waiting for answers).
 """
 
 from __future__ import annotations
@@ -499,6 +505,7 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     # in-process reads only: with a status reader they happen in its process (its CPU is reported apart)
     clock.wrap(DagFiles, "_read_nodes", "status_file_parses")
     clock.wrap(DagFiles, "_completed", "wu_result_files")
+    clock.wrap(StatusReader, "take", "reader_wait")  # waiting for the reader's answers (wall)
     clock.wrap(OutputManager, "register", "output_register")
     manager = LifecycleManager(db, settings, build_workers(settings, db, engine=engine))
     tune_runtime()  # the interpreter settings of wms2 serve, where the API threads share this process
@@ -624,7 +631,7 @@ def summary(args: argparse.Namespace, cycles: list[dict[str, Any]], probe: WakeP
         "running_work_units_per_dag": int(args.work_units * RUNNING_FRACTION),
         "share_status_file_parses": share("status_file_parses"), "share_wu_result_files": share("wu_result_files"),
         "share_sql_execute": share("sql_execute"), "share_engine_query": share("engine_query"),
-        "share_output_register": share("output_register"),
+        "share_output_register": share("output_register"), "share_reader_wait": share("reader_wait"),
         "share_db_json": round(share("db_json_encode") + share("db_json_decode"), 3),
         "sql_statements": last.get("sql_execute_calls", 0),
         "status_file_parses": last.get("status_file_parses_calls", 0), "setup_seconds": round(setup_s, 1),
