@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from tests.core.test_cycle_batches import _active_requests, _files, _per_request
 from wms2.config import Settings
 from wms2.core.active import ActiveHandler
-from wms2.core.dag_files import CompletedWorkUnit
+from wms2.core.dag_files import _STATE_BY_CODE, CompletedWorkUnit, _role, _role_counts, _state
 from wms2.core.lifecycle import LifecycleManager
 from wms2.core.monitor import DagMonitor, DagPoll, DagRef
 from wms2.core.output_manager import OutputManager
@@ -343,3 +343,25 @@ def test_a_small_batch_is_read_in_process(tmp_path: Path) -> None:
     monitor.begin_batch([DagRef(tmp_path, 1, "local", 1, set()), DagRef(tmp_path / "b", 2, "local", 1, set())])
     monitor.poll(tmp_path, 1, "local", 1, set())
     assert reader.starts == 0 and reader.pid is None
+
+
+def _role_counts_by_loop(nodes: tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]) -> dict[Any, int]:
+    """The per-node loop the C-level ``_role_counts`` replaced (the reference)."""
+    counts: dict[Any, int] = {}
+    for name, code, held in zip(*nodes, strict=True):
+        role = _role(name)
+        key = (role, _state(code))
+        counts[key] = counts.get(key, 0) + 1
+        if held:
+            counts[role, "held"] = counts.get((role, "held"), 0) + held
+    return counts
+
+
+def test_role_counts_agree_with_the_per_node_loop() -> None:
+    rng = random.Random(1)
+    pool = ["landing", "proc_000001", "proc_000002", "merge", "cleanup", "other_x", "mergeA", "landing2"]
+    for _ in range(500):
+        n = rng.randint(0, 15)
+        nodes = (tuple(rng.choice(pool) for _ in range(n)), tuple(rng.choice(list(_STATE_BY_CODE)) for _ in range(n)),
+                 tuple(rng.choice((0, 0, 0, 1, 2)) for _ in range(n)))
+        assert dict(_role_counts(nodes)) == _role_counts_by_loop(nodes)

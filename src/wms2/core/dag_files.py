@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 
 from wms2.dagman.model import NodeStatus
-from wms2.dagman.status_file import NodeColumns, read_node_columns
+from wms2.dagman.status_file import NodeColumns, node_columns_of_text
 from wms2.sandbox.results import (
     ELECTED_SITE_FILE,
     MERGE_OUTPUT_FILE,
@@ -159,14 +159,32 @@ RoleCounts = dict[tuple[str, str], int]  # (role, state) -> nodes, only the non-
 FrozenRoleCounts = tuple[tuple[tuple[str, str], int], ...]
 
 
+class _Roles(dict[str, str]):
+    """Node name -> role, remembered: a merge group's node names (landing, proc_000001, ..., merge,
+    cleanup) are the same in every group, so the role of each is found once per process."""
+
+    def __missing__(self, name: str) -> str:
+        role = _PROC_ROLE if name.startswith(_PROC_PREFIX) else _role(name)
+        if len(self) < ROLE_NAMES_KEPT:
+            self[name] = role
+        return role
+
+
+# Distinct inner node names remembered with their role: a group has ~11 (a few hundred proc_ nodes at most).
+ROLE_NAMES_KEPT = 10_000
+_ROLES = _Roles()
+
+
 def _role_counts(nodes: NodeColumns) -> FrozenRoleCounts:
-    counts: RoleCounts = {}
-    for name, code, held in zip(*nodes, strict=True):
-        role = _PROC_ROLE if name.startswith(_PROC_PREFIX) else _role(name)  # most of a group's nodes
-        key = (role, _state(code))
-        counts[key] = counts.get(key, 0) + 1
-        if held:
-            counts[role, "held"] = counts.get((role, "held"), 0) + held
+    """(role, state) -> nodes, and (role, "held") -> held jobs, only the non-zero ones; counted by C code
+    (``Counter`` over ``map``/``zip``): ~1,000 inner files per 100 DAGs are read every cycle."""
+    names, codes, held = nodes
+    roles = list(map(_ROLES.__getitem__, names))
+    counts: RoleCounts = Counter(zip(roles, map(_STATE_BY_CODE.__getitem__, codes), strict=True))
+    if any(held):
+        for role, n in zip(roles, held, strict=True):
+            if n:
+                counts[role, "held"] = counts.get((role, "held"), 0) + n
     return tuple(counts.items())
 
 
@@ -258,9 +276,11 @@ class DagFiles:
     def _read_nodes(dag_file: Path) -> NodeColumns | None:
         """Names, NodeStatus codes and held counts of every node in the DAG's status file, or None when it
         does not exist yet or cannot be read (logged).  An unknown NodeStatus code counts as unreadable."""
-        path = dag_file.with_name(dag_file.name + STATUS_SUFFIX)
+        path = f"{dag_file}{STATUS_SUFFIX}"  # strings, not pathlib: ~1,000 inner files per 100 DAGs a cycle
         try:
-            nodes = read_node_columns(path)
+            with open(path) as fh:  # as Path.read_text
+                text = fh.read()
+            nodes = node_columns_of_text(text, path)
             unknown = set(nodes[1]).difference(_STATE_BY_CODE)
             if unknown:
                 raise ValueError(f"unknown NodeStatus {min(unknown)}")
