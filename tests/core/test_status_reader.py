@@ -365,3 +365,18 @@ def test_role_counts_agree_with_the_per_node_loop() -> None:
         nodes = (tuple(rng.choice(pool) for _ in range(n)), tuple(rng.choice(list(_STATE_BY_CODE)) for _ in range(n)),
                  tuple(rng.choice((0, 0, 0, 1, 2)) for _ in range(n)))
         assert dict(_role_counts(nodes)) == _role_counts_by_loop(nodes)
+
+
+def test_nothing_prepared_for_a_batch_outlives_it(tmp_path: Path, reader: StatusReader) -> None:
+    roots, states = _dags(tmp_path, 2)
+    for root, s in zip(roots, states, strict=True):
+        _step(root, s, random.Random(4))
+    engine = StatesEngine()
+    monitor = DagMonitor(engine, reader=reader)
+    monitor.begin_batch([DagRef(root, 100 + i, "local", WUS, set()) for i, root in enumerate(roots)])
+    monitor.poll(roots[0], 100, "local", WUS, set())
+    monitor.end_batch()  # the second DAG's request failed before its poll
+    engine.states[101] = DagJobState.completed
+    later = monitor.poll(roots[1], 101, "local", WUS, set())  # alone, in a later cycle: the engine asked again
+    assert later.finished and engine.queries == 3
+    _same(later, DagMonitor(engine).poll(roots[1], 101, "local", WUS, set()))

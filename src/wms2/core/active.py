@@ -240,7 +240,14 @@ class ActiveHandler:
             if request.status == RequestStatus.active and dag is not None and dag.status in _POLLED:
                 refs.append(DagRef(Path(dag.submit_dir), dag.cluster_id, dag.schedd_name, dag.total_work_units,
                                    set(dag.completed_work_units)))
-        self.monitor.begin_batch(refs)
+        try:
+            self.monitor.begin_batch(refs)
+        except Exception:  # never fails the batch: each poll then asks the engine and reads the files itself
+            log.exception("lifecycle: preparing the batch's DAG polls failed; polling in-process")
+            self.monitor.end_batch()
+
+    def end_batch(self) -> None:
+        self.monitor.end_batch()
 
     def close(self) -> None:
         self.monitor.close()

@@ -234,13 +234,14 @@ class LifecycleManager:
             for _, name, _ in group:
                 self._failed(report, name, exc)
             return
+        active = self.handlers.get(RequestStatus.active)
+        batched = active if isinstance(active, ActiveHandler) else None
         try:
             with self._session() as session:
                 begin_batch(session)
                 found = prefetch_active(session, [request_id for request_id, _, _ in group])
-                active = self.handlers.get(RequestStatus.active)
-                if isinstance(active, ActiveHandler):  # its engine queries, then DAGMan's files to the reader
-                    active.begin_batch(found)
+                if batched is not None:  # its engine queries, then DAGMan's files to the status reader
+                    batched.begin_batch(found)
                 for request_id, name, _ in group:
                     time.sleep(0)  # any thread waiting for the interpreter (API reads) gets it
                     report.evaluated += 1
@@ -258,6 +259,9 @@ class LifecycleManager:
             for name in evaluated:
                 self._failed(report, name, exc)
             return
+        finally:
+            if batched is not None:  # nothing prepared for this batch is used by a later poll
+                batched.end_batch()
         report.transitions += transitions
 
     def _evaluate_in(self, session: Session, request_id: int, admission: AdmissionRound, now: datetime) -> int:

@@ -118,6 +118,13 @@ class DagMonitor(DagFiles):
                 self.forget_local(key)  # the reader's cache is the one in use for this DAG
         self.reader.forget(ended)
 
+    def end_batch(self) -> None:
+        """The batch is over: its engine answers and the reader's answers not taken are dropped (a request
+        that failed before its poll is asked afresh next time)."""
+        self._asked.clear()
+        if self.reader is not None:
+            self.reader.end()
+
     def poll(self, submit_dir: Path, cluster_id: int | None, schedd: str | None, total_wus: int,
              already_completed: set[str]) -> DagPoll:
         # The engine first, the files after: DAGMan writes its last status file before it exits, so a DAG

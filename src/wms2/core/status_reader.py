@@ -160,6 +160,13 @@ class StatusReader:
                 return False
         return True
 
+    def end(self) -> None:
+        """The batch is over: answers not taken are not used (they are received and dropped by the next
+        :meth:`begin`)."""
+        self._seq += 1
+        self._sent.clear()
+        self._ready.clear()
+
     def send(self, submit_dir: Path, total_wus: int, completed: Set[str]) -> bool:
         """Queue the file work of one running DAG (after its engine query); False if it was not sent."""
         if self._conn is None:
