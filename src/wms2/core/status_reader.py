@@ -23,6 +23,7 @@ import logging
 import multiprocessing
 import os
 import resource
+import signal
 import sys
 import time
 import types
@@ -63,6 +64,9 @@ class _Sent:
 
 def _serve(conn: Connection) -> None:
     """The child's loop: answer each job in the order received, until the pipe closes."""
+    # Ctrl-C in a terminal reaches the whole process group: the lifecycle process shuts down and closes
+    # the pipe, which ends this loop (no KeyboardInterrupt traceback from the reader)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     files = DagFiles()
     while True:
         try:
