@@ -380,3 +380,19 @@ def test_nothing_prepared_for_a_batch_outlives_it(tmp_path: Path, reader: Status
     later = monitor.poll(roots[1], 101, "local", WUS, set())  # alone, in a later cycle: the engine asked again
     assert later.finished and engine.queries == 3
     _same(later, DagMonitor(engine).poll(roots[1], 101, "local", WUS, set()))
+
+
+def test_ctrl_c_is_left_to_the_lifecycle_process(tmp_path: Path, reader: StatusReader) -> None:
+    roots, states = _dags(tmp_path, 2)
+    for root, s in zip(roots, states, strict=True):
+        _step(root, s, random.Random(6))
+    monitor = DagMonitor(StatesEngine(), reader=reader)
+    known: list[set[str]] = [set(), set()]
+    _poll_all(monitor, roots, known, batch=True)
+    assert reader.pid is not None
+    os.kill(reader.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole process group
+    time.sleep(0.2)
+    expected = _poll_all(DagMonitor(StatesEngine()), roots, known, batch=False)
+    for a, b in zip(expected, _poll_all(monitor, roots, known, batch=True), strict=True):
+        _same(a, b)
+    assert reader.failures == 0 and reader.starts == 1
