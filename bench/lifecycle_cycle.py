@@ -2,7 +2,9 @@
 
 Usage: ``python bench/lifecycle_cycle.py [--points 100,300,1000 | --requests N] [--work-units 1250]
 [--cycles 4] [--new-per-cycle 3] [--engine memory|local] [--batch-size N] [--dir DIR] [--keep]
-[--profile FILE]``.  ``--batch-size`` overrides ``lifecycle.batch_size`` (1: a transaction per request).
+[--profile FILE] [--status-reader-processes 0|1]``.  ``--batch-size`` overrides ``lifecycle.batch_size`` (1: a
+transaction per request); ``--status-reader-processes`` overrides ``lifecycle.status_reader_processes`` (0:
+DAGMan's files read in-process).
 
 By default every point of ``--points`` (100, 300 and 1,000 DAGs: the cost must grow linearly) runs in its
 own process; the last line then holds the 300-DAG point's figures (``cycle_seconds``,
@@ -30,6 +32,10 @@ seconds_per_request, per-cycle times, and the shares spent reading status files,
 files, in SQL execution and in engine queries.  With ``wms2 serve``'s interpreter settings, a probe thread
 wakes every 10 ms during the steady cycles, as an API endpoint thread would: ``probe_p99_late_ms`` and
 ``probe_max_late_ms`` tell how long it waited for the interpreter (the lifecycle must not block the API).
+With a status reader (``wms2.core.status_reader``) the files are read in its process: the shares of status
+files and WU result files are then 0, and the reader's own figures are ``cycle_reader_cpu_seconds`` (median
+CPU seconds of the reader per steady cycle), ``reader_peak_rss_mb``, ``reader_modules``,
+``total_peak_rss_mb`` (main + reader) and ``share_reader_wait`` (the main process waiting for answers).
 """
 
 from __future__ import annotations
@@ -58,10 +64,13 @@ from sqlalchemy import event, func, insert, select
 
 from wms2.api.server import tune_runtime
 from wms2.config import Settings, load_settings
+from wms2.core.active import ActiveHandler
+from wms2.core.dag_files import DagFiles
 from wms2.core.lifecycle import LifecycleManager
-from wms2.core.monitor import CompletedWorkUnit, DagMonitor
+from wms2.core.monitor import CompletedWorkUnit
 from wms2.core.output_manager import OutputManager
 from wms2.core.service import init_home
+from wms2.core.status_reader import StatusReader
 from wms2.core.wiring import build_workers
 from wms2.dagman.model import NodeStatus
 from wms2.dagman.status_file import DagStatusFile, NodeStatusEntry, write_status_file
@@ -97,7 +106,8 @@ TARGET_300_S = 2.5  # issue 15: 300 active DAGs x 1,250 WUs on this 2-core machi
 TARGET_1000_S = 8.0  # issue 15: 1,000 active DAGs x 1,250 WUs
 TARGET_RSS_MB_1000 = 2048.0  # issue 15: memory under 2 GB at 1,000 DAGs
 POINT_KEYS = ("requests", "cycle_seconds", "cycle_cpu_seconds", "first_cycle_seconds", "first_cycle_cpu_seconds",
-              "peak_rss_mb", "max_rss_mb_with_setup", "setup_seconds", "load_average_1m")
+              "peak_rss_mb", "max_rss_mb_with_setup", "setup_seconds", "load_average_1m",
+              "cycle_reader_cpu_seconds", "reader_peak_rss_mb", "total_peak_rss_mb")
 
 
 class BenchEngine(Engine):
@@ -478,6 +488,8 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     settings = load_settings(home)
     if args.batch_size is not None:
         settings.lifecycle.batch_size = args.batch_size
+    if args.status_reader_processes is not None:
+        settings.lifecycle.status_reader_processes = args.status_reader_processes
     init_home(settings).dispose()
     clock = Timers()
     # The production codec of the JSON columns (wms2.db.codec), timed: the JSON columns' share.
@@ -490,8 +502,10 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     dags = setup(settings, db, engine, args.requests, args.work_units, rng)
     setup_s = time.perf_counter() - t0
     watch_sql(db, clock)
-    clock.wrap(DagMonitor, "_read_nodes", "status_file_parses")
-    clock.wrap(DagMonitor, "_completed", "wu_result_files")
+    # in-process reads only: with a status reader they happen in its process (its CPU is reported apart)
+    clock.wrap(DagFiles, "_read_nodes", "status_file_parses")
+    clock.wrap(DagFiles, "_completed", "wu_result_files")
+    clock.wrap(StatusReader, "take", "reader_wait")  # waiting for the reader's answers (wall)
     clock.wrap(OutputManager, "register", "output_register")
     manager = LifecycleManager(db, settings, build_workers(settings, db, engine=engine))
     tune_runtime()  # the interpreter settings of wms2 serve, where the API threads share this process
@@ -505,6 +519,8 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     with probe:
         cycles = run_cycles(args, manager, dags, db, clock, probe, profiler)
     peak_rss_mb = peak_rss()
+    reader_stats = status_reader(manager).stats() if status_reader(manager) else None
+    manager.close()
     if profiler is not None:
         profiler.dump_stats(args.profile)
     engine.close()
@@ -516,7 +532,24 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     return {**summary(args, cycles, probe, setup_s), "batch_size": settings.lifecycle.batch_size,
             "peak_rss_mb": round(peak_rss_mb, 1),
             "peak_rss_scope": "cycles (peak reset after set-up)" if rss_reset else "whole process, set-up included",
-            "max_rss_mb_with_setup": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "max_rss_mb_with_setup": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "status_reader_processes": settings.lifecycle.status_reader_processes,
+            "reader_peak_rss_mb": round(reader_stats["peak_rss_mb"], 1) if reader_stats else 0.0,
+            "reader_modules": reader_stats["modules"] if reader_stats else 0,
+            "reader_heavy_modules": reader_stats["heavy_modules"] if reader_stats else [],
+            "total_peak_rss_mb": round(peak_rss_mb + (reader_stats["peak_rss_mb"] if reader_stats else 0.0), 1)}
+
+
+def status_reader(manager: LifecycleManager) -> StatusReader | None:
+    handler = manager.handlers.get(RequestStatus.active)
+    return handler.monitor.reader if isinstance(handler, ActiveHandler) else None
+
+
+def reader_cpu(manager: LifecycleManager) -> float:
+    """CPU seconds the status reader process used so far (0 without one)."""
+    reader = status_reader(manager)
+    stats = reader.stats() if reader is not None else None
+    return float(stats["cpu_seconds"]) if stats else 0.0
 
 
 def reset_peak_rss() -> bool:
@@ -550,11 +583,13 @@ def run_cycles(args: argparse.Namespace, manager: LifecycleManager, dags: list[A
         clock.reset()
         if profiler is not None and c == args.cycles - 1:
             profiler.enable()
+        reader0 = reader_cpu(manager)
         cpu0 = time.process_time()
         probe.active = c > 0  # steady cycles only, like cycle_seconds
         report = manager.run_cycle()
         probe.active = False
         cpu = time.process_time() - cpu0
+        reader_cpu_s = reader_cpu(manager) - reader0
         if profiler is not None and c == args.cycles - 1:
             profiler.disable()
         with db.session() as session:
@@ -563,6 +598,7 @@ def run_cycles(args: argparse.Namespace, manager: LifecycleManager, dags: list[A
         if report.errors:
             raise SystemExit(f"cycle {c} had errors: {report.errors[:3]}")
         cycles.append({"cycle": c, "seconds": round(report.duration_s, 3), "cpu_seconds": round(cpu, 3),
+                       "reader_cpu_seconds": round(reader_cpu_s, 3),
                        "evaluated": report.evaluated,
                        "work_units_finished": finished, "files_registered": registered_now,
                        **{f"{k}_s": round(v, 3) for k, v in clock.seconds.items()},
@@ -586,6 +622,7 @@ def summary(args: argparse.Namespace, cycles: list[dict[str, Any]], probe: WakeP
         "requests": args.requests, "work_units_per_dag": args.work_units, "cycle_seconds": round(median, 3),
         "seconds_per_request": round(median / args.requests, 5), "cycles": len(cycles),
         "cycle_cpu_seconds": round(cpu_median, 3), "first_cycle_seconds": cycles[0]["seconds"],
+        "cycle_reader_cpu_seconds": round(statistics.median(c["reader_cpu_seconds"] for c in warm), 3),
         "cycle_times": [c["seconds"] for c in cycles], "load_average_1m": round(os.getloadavg()[0], 2),
         "engine": "LocalEngine+pool daemon" if args.engine == "local" else
         "BenchEngine (in-memory, bench/ only)",
@@ -594,7 +631,7 @@ def summary(args: argparse.Namespace, cycles: list[dict[str, Any]], probe: WakeP
         "running_work_units_per_dag": int(args.work_units * RUNNING_FRACTION),
         "share_status_file_parses": share("status_file_parses"), "share_wu_result_files": share("wu_result_files"),
         "share_sql_execute": share("sql_execute"), "share_engine_query": share("engine_query"),
-        "share_output_register": share("output_register"),
+        "share_output_register": share("output_register"), "share_reader_wait": share("reader_wait"),
         "share_db_json": round(share("db_json_encode") + share("db_json_decode"), 3),
         "sql_statements": last.get("sql_execute_calls", 0),
         "status_file_parses": last.get("status_file_parses_calls", 0), "setup_seconds": round(setup_s, 1),
@@ -620,6 +657,8 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None, help="WMS2 home (default: a temp dir, removed)")
     parser.add_argument("--keep", action="store_true", help="keep the home")
     parser.add_argument("--profile", default=None, help="cProfile (CPU time) the last cycle into this file")
+    parser.add_argument("--status-reader-processes", type=int, default=None, choices=(0, 1),
+                        help="lifecycle.status_reader_processes (default: the setting's)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="lifecycle.batch_size: active requests per transaction (default: the setting's)")
     args = parser.parse_args()
@@ -645,6 +684,8 @@ def run_points(args: argparse.Namespace, points: list[int]) -> dict[str, Any]:
                "--cycles", str(args.cycles), "--new-per-cycle", str(args.new_per_cycle), "--engine", args.engine]
         if args.batch_size is not None:
             cmd += ["--batch-size", str(args.batch_size)]
+        if args.status_reader_processes is not None:
+            cmd += ["--status-reader-processes", str(args.status_reader_processes)]
         if args.profile:
             cmd += ["--profile", f"{args.profile}.{n}"]
         out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
@@ -657,6 +698,8 @@ def run_points(args: argparse.Namespace, points: list[int]) -> dict[str, Any]:
         out[f"cycle_seconds_{n}"] = results[n]["cycle_seconds"]
         out[f"cycle_cpu_seconds_{n}"] = results[n]["cycle_cpu_seconds"]
         out[f"peak_rss_mb_{n}"] = results[n]["peak_rss_mb"]
+        out[f"reader_peak_rss_mb_{n}"] = results[n].get("reader_peak_rss_mb", 0.0)
+        out[f"cycle_reader_cpu_seconds_{n}"] = results[n].get("cycle_reader_cpu_seconds", 0.0)
     cpu_per_dag = [results[n]["cycle_cpu_seconds"] / n for n in points]
     out["cpu_ms_per_dag_by_point"] = [round(1000 * c, 2) for c in cpu_per_dag]
     out["linear_cost_ratio"] = round(max(cpu_per_dag) / min(cpu_per_dag), 2)  # 1.0 = perfectly linear

@@ -51,6 +51,20 @@ class LifecycleSettings(BaseModel):
     # batch's write lock on SQLite to ~0.2 s and divides the per-batch statements by 20; 1 = one
     # transaction per request, as before.
     batch_size: int = Field(20, ge=1, le=1000, description="active requests evaluated per transaction")
+    # Added by lifecycle headroom (issue 15 item 4, session 6): DAGMan's files (outer and inner status
+    # files, new WUs' result files: ~40 % of a steady cycle) are read by a reader process on another core,
+    # pipelined with the database work of the batch (wms2.core.status_reader). 1 (the default): the
+    # lifecycle uses two cores where it has them, which the cycle targets need; 0 = read in-process.
+    status_reader_processes: int = Field(
+        1, ge=0, le=1, description="processes reading DAGMan's files for the lifecycle (0 = in-process)")
+    # A batch with fewer DAGs to poll is read in-process: reading 8 DAGs costs ~40 ms, a reader's start
+    # (spawn + imports) ~0.3 s, so small installations and tests never start one.
+    status_reader_min_dags: int = Field(8, ge=1, description="fewest DAGs in a batch worth the reader process")
+    status_reader_timeout_seconds: float = Field(
+        60.0, gt=0, description="longest wait for one DAG's answer before the reader is stopped (in-process"
+        " after that); a DAG's files read in milliseconds, a stalled file system is the reason to give up")
+    status_reader_restart_seconds: float = Field(
+        300.0, ge=0, description="after a reader failed, read in-process this long before starting a new one")
 
     def timeout_for(self, status: str) -> float | None:
         value = getattr(self, f"timeout_{status}", None)

@@ -114,6 +114,7 @@ class Service:
             self.thread.join(LIFECYCLE_JOIN_S)
             if self.thread.is_alive():
                 log.warning("lifecycle cycle still running after %.0fs; exiting anyway", LIFECYCLE_JOIN_S)
+        self.lifecycle.close()  # its helper processes (the status reader)
         _stop_started_pool(self.settings, self.pool_started)
         self.db.dispose()
 

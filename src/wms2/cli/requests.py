@@ -267,12 +267,15 @@ def _run_owned(settings: Any, db: Database, owner: LifecycleOwner, stop: threadi
     from wms2.core.wiring import build_workers
 
     manager = build_lifecycle(settings, db, build_workers(settings, db))
-    if once:
-        _run_once(owner, manager)
-    wake.append(manager.wake)
-    console.print(f"lifecycle running every {settings.lifecycle.cycle_seconds:g}s (Ctrl-C to stop)")
-    owner.run(manager, stop, on_cycle=lambda r: console.print(
-        f"cycle: {r.evaluated} requests, {r.transitions} transitions, {len(r.errors)} errors"))
+    try:
+        if once:
+            _run_once(owner, manager)
+        wake.append(manager.wake)
+        console.print(f"lifecycle running every {settings.lifecycle.cycle_seconds:g}s (Ctrl-C to stop)")
+        owner.run(manager, stop, on_cycle=lambda r: console.print(
+            f"cycle: {r.evaluated} requests, {r.transitions} transitions, {len(r.errors)} errors"))
+    finally:
+        manager.close()  # its helper processes (the status reader)
 
 
 def _print_standby(current: LeaseInfo) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
 from wms2.core.alerts import raise_alert
-from wms2.core.monitor import CompletedWorkUnit, DagMonitor, DagPoll
+from wms2.core.monitor import CompletedWorkUnit, DagMonitor, DagPoll, DagRef
 from wms2.core.output_manager import UNFINISHED, OutputManager, PendingRecord
 from wms2.core.rounds import apply_production_steps, finish_round, running_fraction
 from wms2.core.transitions import SYSTEM, transition, transition_dag, transition_workflow
@@ -188,6 +188,9 @@ def write_poll(session: Session, workflow: WorkflowRow, dag: DagRow, counters: d
         set_committed_value(workflow, "updated_at", at)
 
 
+_POLLED = (DAGStatus.submitted, DAGStatus.running, DAGStatus.halted)
+
+
 @dataclass
 class ActiveHandler:
     monitor: DagMonitor
@@ -198,7 +201,7 @@ class ActiveHandler:
         workflow, dag = workflow_and_dag(session, request)
         if dag is None:
             raise RuntimeError(f"request {request.name} is active without a current DAG")
-        if dag.status in (DAGStatus.submitted, DAGStatus.running, DAGStatus.halted):
+        if dag.status in _POLLED:
             try:
                 poll = self._poll(session, dag)
             except ScheddUnreachable as exc:
@@ -226,6 +229,28 @@ class ActiveHandler:
         else:
             return
         self._after_success(ctx, request, workflow, dag)
+
+    def begin_batch(self, found: ActivePrefetch) -> None:
+        """A batch starts: the DAG Monitor gets the batch's DAGs to poll (engine queries, then their files to
+        the status reader, which reads them while this process does the database work)."""
+        refs = []
+        for request in found.requests:
+            pair = found.workflow_dag.get(request.id)
+            dag = pair[1] if pair is not None else None
+            if request.status == RequestStatus.active and dag is not None and dag.status in _POLLED:
+                refs.append(DagRef(Path(dag.submit_dir), dag.cluster_id, dag.schedd_name, dag.total_work_units,
+                                   set(dag.completed_work_units)))
+        try:
+            self.monitor.begin_batch(refs)
+        except Exception:  # never fails the batch: each poll then asks the engine and reads the files itself
+            log.exception("lifecycle: preparing the batch's DAG polls failed; polling in-process")
+            self.monitor.end_batch()
+
+    def end_batch(self) -> None:
+        self.monitor.end_batch()
+
+    def close(self) -> None:
+        self.monitor.close()
 
     def _production_step_stop(self, ctx: HandlerContext, request: RequestRow, workflow: WorkflowRow,
                               dag: DagRow) -> bool:

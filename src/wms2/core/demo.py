@@ -225,6 +225,7 @@ def run_demo(home: Path, reset: bool, timeout_s: float,
         settings = demo_settings(home, feed.settings_overrides(merged))
     db = init_home(settings)
     result = DemoResult()
+    manager: LifecycleManager | None = None
     try:
         lfns = seed_dataset(db)
         if rucio is not None:
@@ -257,6 +258,8 @@ def run_demo(home: Path, reset: bool, timeout_s: float,
                 s == "completed" for s in result.reqmgr2["statuses"].values())
     finally:
         result.seconds = round(time.monotonic() - started, 1)
+        if manager is not None:
+            manager.close()  # its helper processes (the status reader)
         db.dispose()
         if rucio is not None:
             rucio.stop()

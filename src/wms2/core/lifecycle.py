@@ -28,7 +28,7 @@ from sqlalchemy.orm.util import identity_key
 from wms2.config import Settings
 from wms2.core import handlers
 from wms2.core.actions import effective_max_active_dags
-from wms2.core.active import DEFERRED_REQUEST_COLUMNS, prefetch_active
+from wms2.core.active import DEFERRED_REQUEST_COLUMNS, ActiveHandler, prefetch_active
 from wms2.core.admission import AdmissionRound
 from wms2.core.db_outage import DB_UNAVAILABLE, DatabaseOutage
 from wms2.core.foreground import ForegroundActivity
@@ -115,6 +115,11 @@ class LifecycleManager:
         # Set by the API in the same process (wms2 serve): its requests in flight, which the cycle lets
         # finish between two request evaluations.
         self.foreground: ForegroundActivity | None = None
+
+    def close(self) -> None:
+        """Stop the workers' helper processes (the status reader); idempotent, the manager stays usable
+        (a later batch starts a new reader)."""
+        self.workers.close()
 
     def session(self) -> AbstractContextManager[Session]:
         """A transaction fenced by the ownership lease (the :class:`SessionSource` of the cycle tasks)."""
@@ -229,10 +234,14 @@ class LifecycleManager:
             for _, name, _ in group:
                 self._failed(report, name, exc)
             return
+        active = self.handlers.get(RequestStatus.active)
+        batched = active if isinstance(active, ActiveHandler) else None
         try:
             with self._session() as session:
                 begin_batch(session)
-                prefetch_active(session, [request_id for request_id, _, _ in group])
+                found = prefetch_active(session, [request_id for request_id, _, _ in group])
+                if batched is not None:  # its engine queries, then DAGMan's files to the status reader
+                    batched.begin_batch(found)
                 for request_id, name, _ in group:
                     time.sleep(0)  # any thread waiting for the interpreter (API reads) gets it
                     report.evaluated += 1
@@ -250,6 +259,9 @@ class LifecycleManager:
             for name in evaluated:
                 self._failed(report, name, exc)
             return
+        finally:
+            if batched is not None:  # nothing prepared for this batch is used by a later poll
+                batched.end_batch()
         report.transitions += transitions
 
     def _evaluate_in(self, session: Session, request_id: int, admission: AdmissionRound, now: datetime) -> int:

@@ -4,6 +4,7 @@ engine, local catalog, local rule service)."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from wms2.core.monitor import DagMonitor
 from wms2.core.operator import Operator
 from wms2.core.output_manager import OutputManager
 from wms2.core.reqmgr_sync import ReqMgrSync
+from wms2.core.status_reader import ReaderSettings, StatusReader
 from wms2.core.workers import Workers
 from wms2.db.session import Database
 from wms2.domain.enums import RequestStatus
@@ -46,6 +48,19 @@ def build_planning_catalog(settings: Settings) -> Callable[[Session], Any]:
     return LocalCatalog
 
 
+def build_status_reader(settings: Settings) -> StatusReader | None:
+    """The lifecycle's status-reader process (started on first use), or None (read in-process)."""
+    lc = settings.lifecycle
+    if lc.status_reader_processes < 1:
+        return None
+    if len(os.sched_getaffinity(0)) < 2:  # no second core to read on: the reader would only add its IPC
+        log.info("lifecycle: one CPU available, DAGMan's files are read in-process")
+        return None
+    return StatusReader(ReaderSettings(timeout_s=lc.status_reader_timeout_seconds,
+                                       restart_s=lc.status_reader_restart_seconds,
+                                       min_dags=lc.status_reader_min_dags))
+
+
 def build_workers(settings: Settings, db: Database, engine: Engine | None = None) -> Workers:
     """Every worker, wired to the configured engine (started on demand for the local pool)."""
     if engine is None:
@@ -59,7 +74,7 @@ def build_workers(settings: Settings, db: Database, engine: Engine | None = None
         launcher=PlanningLauncher(engine=engine, catalog=build_planning_catalog(settings), outputs=outputs),
         engine=engine,
         extra_handlers={
-            RequestStatus.active: ActiveHandler(DagMonitor(engine), outputs),
+            RequestStatus.active: ActiveHandler(DagMonitor(engine, reader=build_status_reader(settings)), outputs),
             RequestStatus.partial: PartialHandler(),
             RequestStatus.stopping: StoppingHandler(engine),
         },

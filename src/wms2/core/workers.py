@@ -91,6 +91,13 @@ class Workers:
     extra_handlers: dict[str, StatusHandler] = field(default_factory=dict)
     cycle_tasks: list[CycleTask] = field(default_factory=list)
 
+    def close(self) -> None:
+        """Stop what the workers started (the DAG Monitor's status reader); idempotent."""
+        for handler in self.extra_handlers.values():
+            close = getattr(handler, "close", None)
+            if callable(close):
+                close()
+
     def run_cycle_tasks(self, db: SessionSource, settings: Settings, now: datetime) -> list[dict[str, str]]:
         """Run every per-cycle task; a task's exception is logged and returned, never raised."""
         errors: list[dict[str, str]] = []

@@ -334,13 +334,17 @@ def read_node_columns(path: Path) -> NodeColumns:
     """:func:`read_node_states` as three parallel tuples (names, codes, held), the form the DAG Monitor
     aggregates with C-level operations; any layout other than DAGMan's exact one goes through
     :func:`read_node_states` (same values)."""
-    text = path.read_text()
+    return node_columns_of_text(path.read_text(), str(path))
+
+
+def node_columns_of_text(text: str, source: str) -> NodeColumns:
+    """:func:`read_node_columns` of a status file's text (``source`` names it in errors)."""
     columns = _strict_state_columns(text)
     if columns is not None:
         return columns
     scanned = _scan(text)
     if scanned is None:
-        nodes = [(n.node, n.status, n.procs_held) for n in parse_status_text_general(text, str(path)).nodes]
+        nodes = [(n.node, n.status, n.procs_held) for n in parse_status_text_general(text, source).nodes]
     else:
         nodes = [(_unescape(name) if "\\" in name else name, int(code), int(held))
                  for name, code, _details, _retries, _queued, held in scanned[0]]
