@@ -80,6 +80,7 @@ from wms2.db.session import Database
 from wms2.db.tables import DagRow, ProcessingBlockRow, RequestRow, WorkflowRow, WorkUnitRecordRow
 from wms2.domain.enums import BlockStatus, DAGStatus, RequestStatus, WorkflowStatus
 from wms2.engines.base import DagExitInfo, DagJobInfo, DagJobState, Engine, SubmitOptions, SubmitResult
+from wms2.sandbox.memory import peak_rss_mb
 from wms2.sandbox.results import (
     MERGE_OUTPUT_FILE,
     WORK_UNIT_METRICS_FILE,
@@ -564,13 +565,7 @@ def reset_peak_rss() -> bool:
 
 def peak_rss() -> float:
     """Peak resident set size in MB: ``VmHWM`` (since the last reset), else ``ru_maxrss``."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak_rss_mb()
 
 
 def run_cycles(args: argparse.Namespace, manager: LifecycleManager, dags: list[Any], db: Database, clock: Timers,

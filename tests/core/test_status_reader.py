@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.core.test_cycle_batches import _active_requests, _files, _per_request
+from tests.core.test_monitor_perf import RunningEngine
 from wms2.config import Settings
 from wms2.core.active import ActiveHandler
 from wms2.core.dag_files import _STATE_BY_CODE, CompletedWorkUnit, _role, _role_counts, _state
@@ -32,10 +33,7 @@ from wms2.engines.base import (
     DagExitInfo,
     DagJobInfo,
     DagJobState,
-    Engine,
     ScheddUnreachable,
-    SubmitOptions,
-    SubmitResult,
 )
 from wms2.sandbox.results import (
     MERGE_OUTPUT_FILE,
@@ -51,7 +49,7 @@ WUS = 30
 SETTINGS = ReaderSettings(timeout_s=30.0, restart_s=0.0, min_dags=1)
 
 
-class StatesEngine(Engine):
+class StatesEngine(RunningEngine):
     """Answers each cluster with the state (or exception) set for it; running otherwise."""
 
     name = "states"
@@ -60,27 +58,12 @@ class StatesEngine(Engine):
         self.states: dict[int, DagJobState | Exception] = {}
         self.queries = 0
 
-    def submit_dag(self, dag_file: Path, options: SubmitOptions) -> SubmitResult:
-        raise NotImplementedError
-
     def query(self, cluster_id: int, schedd: str) -> DagJobInfo:
         self.queries += 1
         state = self.states.get(cluster_id, DagJobState.running)
         if isinstance(state, Exception):
             raise state
         return DagJobInfo(cluster_id=cluster_id, schedd=schedd, state=state, counters={})
-
-    def remove(self, cluster_id: int, schedd: str, reason: str) -> None:
-        raise NotImplementedError
-
-    def hold(self, cluster_id: int, schedd: str, reason: str) -> None:
-        raise NotImplementedError
-
-    def release(self, cluster_id: int, schedd: str) -> None:
-        raise NotImplementedError
-
-    def ping(self, schedd: str) -> bool:
-        return True
 
     def exit_info(self, cluster_id: int, schedd: str) -> DagExitInfo:
         return DagExitInfo(cluster_id=cluster_id, schedd=schedd, exit_code=0, removed=False, reason="")

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from wms2.core.dag_files import DagFiles, FileReading
+from wms2.sandbox.memory import peak_rss_mb
 
 log = logging.getLogger(__name__)
 
@@ -87,21 +88,10 @@ def _serve(conn: Connection) -> None:
         elif kind == _STATS:
             usage = resource.getrusage(resource.RUSAGE_SELF)
             conn.send((message[1], _STATS, {"pid": os.getpid(), "cpu_seconds": usage.ru_utime + usage.ru_stime,
-                                             "peak_rss_mb": _peak_rss_mb(usage), "modules": len(sys.modules),
+                                             "peak_rss_mb": peak_rss_mb(), "modules": len(sys.modules),
                                              "heavy_modules": sorted(m for m in ("sqlalchemy", "pydantic",
                                                                                  "fastapi") if m in sys.modules)},
                        None))
-
-
-def _peak_rss_mb(usage: resource.struct_rusage) -> float:
-    """``VmHWM`` where the kernel has it, else ``ru_maxrss`` (KiB on Linux)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return usage.ru_maxrss / 1024
 
 
 @contextmanager
