@@ -42,7 +42,8 @@ JOBS_PER_WU = 2
 
 # The lifecycle as a test runs it: short cycles, leases and back-offs, so faults heal in seconds.
 RUN_SETTINGS: dict[str, dict[str, Any]] = {
-    "lifecycle": {"cycle_seconds": 0.5},
+    # the status reader (on by default in production) reads even a batch of one DAG, so the faults hit it too
+    "lifecycle": {"cycle_seconds": 0.5, "status_reader_min_dags": 1},
     "planning": {"jobs_per_work_unit": JOBS_PER_WU, "first_round_work_units": 1, "work_units_per_round": 2},
     "output": {"retry_backoff_s": [1.0, 2.0, 4.0, 8.0]},
     # the pool keeper plays condor_master for the local pools (opt-in; off, a killed pool only alerts)
