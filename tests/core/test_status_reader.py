@@ -143,13 +143,30 @@ def reader() -> Any:
     made.close()
 
 
-def test_the_reader_answers_as_the_in_process_read(tmp_path: Path, reader: StatusReader) -> None:
-    rng = random.Random(7)
-    roots, states = _dags(tmp_path, 4)
+def _side_by_side(tmp_path: Path, n: int, reader: StatusReader) -> tuple[Any, ...]:
+    """``n`` DAGs, an in-process monitor and one with the reader, and what each has seen completed."""
+    roots, states = _dags(tmp_path, n)
     engine = StatesEngine()
-    local, remote = DagMonitor(engine), DagMonitor(engine, reader=reader)
     known_local: list[set[str]] = [set() for _ in roots]
     known_remote: list[set[str]] = [set() for _ in roots]
+    return (roots, states, engine, DagMonitor(engine), DagMonitor(engine, reader=reader), known_local,
+            known_remote)
+
+
+def _read_once(tmp_path: Path, reader: StatusReader, seed: int) -> tuple[DagMonitor, list[Path], list[set[str]]]:
+    """Two DAGs advanced one step and polled once through the reader: the monitor, the roots, what was seen."""
+    roots, states = _dags(tmp_path, 2)
+    for root, s in zip(roots, states, strict=True):
+        _step(root, s, random.Random(seed))
+    known: list[set[str]] = [set(), set()]
+    monitor = DagMonitor(StatesEngine(), reader=reader)
+    _poll_all(monitor, roots, known, batch=True)
+    return monitor, roots, known
+
+
+def test_the_reader_answers_as_the_in_process_read(tmp_path: Path, reader: StatusReader) -> None:
+    rng = random.Random(7)
+    roots, states, engine, local, remote, known_local, known_remote = _side_by_side(tmp_path, 4, reader)
     unreadable = finished = 0
     for step in range(12):
         for root, s in zip(roots, states, strict=True):
@@ -171,11 +188,7 @@ def test_the_reader_answers_as_the_in_process_read(tmp_path: Path, reader: Statu
 
 def test_a_killed_reader_is_replaced_and_nothing_is_lost(tmp_path: Path, reader: StatusReader) -> None:
     rng = random.Random(11)
-    roots, states = _dags(tmp_path, 3)
-    engine = StatesEngine()
-    local, remote = DagMonitor(engine), DagMonitor(engine, reader=reader)
-    known_local: list[set[str]] = [set() for _ in roots]
-    known_remote: list[set[str]] = [set() for _ in roots]
+    roots, states, _engine, local, remote, known_local, known_remote = _side_by_side(tmp_path, 3, reader)
     for step in range(6):
         for root, s in zip(roots, states, strict=True):
             _step(root, s, rng)
@@ -198,12 +211,7 @@ def test_a_killed_reader_is_replaced_and_nothing_is_lost(tmp_path: Path, reader:
 def test_no_new_reader_before_the_restart_delay(tmp_path: Path) -> None:
     reader = StatusReader(ReaderSettings(timeout_s=30.0, restart_s=3600.0, min_dags=1))
     try:
-        roots, states = _dags(tmp_path, 2)
-        for root, s in zip(roots, states, strict=True):
-            _step(root, s, random.Random(3))
-        monitor = DagMonitor(StatesEngine(), reader=reader)
-        known: list[set[str]] = [set(), set()]
-        _poll_all(monitor, roots, known, batch=True)
+        monitor, roots, known = _read_once(tmp_path, reader, 3)
         assert reader.pid is not None
         os.kill(reader.pid, signal.SIGKILL)
         expected = _poll_all(DagMonitor(StatesEngine()), roots, known, batch=False)
@@ -366,12 +374,7 @@ def test_nothing_prepared_for_a_batch_outlives_it(tmp_path: Path, reader: Status
 
 
 def test_ctrl_c_is_left_to_the_lifecycle_process(tmp_path: Path, reader: StatusReader) -> None:
-    roots, states = _dags(tmp_path, 2)
-    for root, s in zip(roots, states, strict=True):
-        _step(root, s, random.Random(6))
-    monitor = DagMonitor(StatesEngine(), reader=reader)
-    known: list[set[str]] = [set(), set()]
-    _poll_all(monitor, roots, known, batch=True)
+    monitor, roots, known = _read_once(tmp_path, reader, 6)
     assert reader.pid is not None
     os.kill(reader.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole process group
     time.sleep(0.2)
