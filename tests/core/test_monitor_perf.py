@@ -315,3 +315,20 @@ def test_a_dag_seen_finished_is_read_again_not_from_the_cache(tmp_path: Path) ->
     monitor.parsed.clear()
     _poll(monitor, root, set())
     assert "workflow.dag" in monitor.parsed
+
+
+def test_exit_zero_with_a_torn_status_file_completes_every_work_unit(tmp_path: Path) -> None:
+    """Found by the fault harness: the status file torn as DAGMan exited (it is never rewritten after the
+    exit).  Cut inside a node ad it is refused as incomplete, and at a successful exit every node of the DAG
+    file is done, so no WU is lost to the round."""
+    root = tmp_path / "round"
+    _write_dag(root, {"mg_000000": 5, "mg_000001": 5})
+    _write_outer_dag(root, ["mg_000000", "mg_000001"])
+    status = root / "workflow.dag.status"
+    text = status.read_text()
+    status.write_text(text[: text.index('Node = "mg_000001"')])  # first node whole, second cut, no StatusEnd
+    done = DagMonitor(ExitedEngine(0)).poll(root, 1, "local", 2, set())
+    assert done.succeeded and [w.name for w in done.newly_completed] == ["mg_000000", "mg_000001"]
+    status.write_text(text[: text.index("NodeStatus", text.index('Node = "mg_000000"'))])  # cut in the first
+    done = DagMonitor(ExitedEngine(0)).poll(root, 1, "local", 2, set())
+    assert done.succeeded and [w.name for w in done.newly_completed] == ["mg_000000", "mg_000001"]

@@ -152,3 +152,15 @@ def test_event_log_fixtures() -> None:
         ours = read_events(path)
         theirs = list(htcondor2.JobEventLog(str(path)).events(0))
         assert [(e.type, e.cluster, e.proc) for e in ours] == [(int(e.type), e.cluster, e.proc) for e in theirs]
+
+
+def test_a_status_file_cut_short_is_refused(tmp_path: Path) -> None:
+    """A status file without its final StatusEnd ad was cut short: refused, never read as fewer nodes."""
+    from wms2.dagman.status_file import DagStatusFile, NodeStatusEntry, node_columns_of_text, render
+
+    text = render(DagStatusFile(dag_files=["w.dag"], timestamp=1, dag_status=3,
+                                nodes=[NodeStatusEntry("a", 5), NodeStatusEntry("b", 1)]))
+    assert node_columns_of_text(text, "w.dag.status")[0] == ("a", "b")
+    for cut in (text.index('Node = "b"'), text.index('Type = "StatusEnd"'), text.index('"StatusEnd"') + 5):
+        with pytest.raises(ValueError, match="incomplete"):
+            node_columns_of_text(text[:cut], "w.dag.status")

@@ -338,7 +338,12 @@ def read_node_columns(path: Path) -> NodeColumns:
 
 
 def node_columns_of_text(text: str, source: str) -> NodeColumns:
-    """:func:`read_node_columns` of a status file's text (``source`` names it in errors)."""
+    """:func:`read_node_columns` of a status file's text (``source`` names it in errors).
+
+    DAGMan writes the ``StatusEnd`` ad last (reference §3): a file without it was cut short (a writer that
+    died mid-write, a full disk) and is refused, never read as a DAG with fewer nodes."""
+    if text.rfind('"StatusEnd"') < 0:  # from the end: found at once in a complete file
+        raise ValueError(f"{source}: no StatusEnd ad: the file is incomplete")
     columns = _strict_state_columns(text)
     if columns is not None:
         return columns
