@@ -209,10 +209,9 @@ class DagMonitor(DagFiles):
         failed: set[str] = set(view.failed) if view is not None else set()
         if exit_code == 0 and not poll.removed and not failed:
             # DAGMan exits 0 only when every node succeeded, even if it skipped its last status rewrite.
-            # Every node of the DAG file, not only those of the status file: a status file read at the exit may
-            # still be an incomplete one (fault harness: torn while DAGMan exited), and a node left out here
-            # would be a WU neither done nor failed, lost to the round.
-            done_now |= (set(view.names) if view is not None else set()) | _dag_nodes(dag_file)
+            # A status file cut short (torn as DAGMan exited) is refused by the reader, so ``view`` is then None
+            # and the nodes come from the DAG file.
+            done_now |= set(view.names) if view is not None else _dag_nodes(dag_file)
         if rescue is not None and (exit_code or 0) != 0:
             rdag = read_rescue(rescue[1])
             done_now |= set(rdag.done)

@@ -87,7 +87,6 @@ class StepFailure(Exception):
         self.kind = kind
 
 
-
 def resident_block(nbytes: int) -> np.ndarray:
     """``nbytes`` of resident memory: one byte written per page, which makes the kernel map (and zero) every
     page, as a payload's own data would.  Writing every byte (``np.ones``) holds the same RSS for 3-5x the
@@ -95,6 +94,7 @@ def resident_block(nbytes: int) -> np.ndarray:
     block = np.empty(nbytes, dtype=np.uint8)
     block[::_PAGE] = 1
     return block
+
 
 class Simulator:
     def __init__(self, run: SimulatorRun):
