@@ -521,8 +521,9 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     rss_reset = reset_peak_rss()
     with probe:
         cycles = run_cycles(args, manager, dags, db, clock, probe, profiler)
-    peak_rss_mb = peak_rss()
-    reader_stats = status_reader(manager).stats() if status_reader(manager) else None
+    main_rss_mb = peak_rss_mb()  # VmHWM since the reset after the set-up
+    reader = status_reader(manager)
+    reader_stats = reader.stats() if reader else None
     manager.close()
     if profiler is not None:
         profiler.dump_stats(args.profile)
@@ -533,14 +534,14 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
 
         stop_pool(settings)
     return {**summary(args, cycles, probe, setup_s), "batch_size": settings.lifecycle.batch_size,
-            "peak_rss_mb": round(peak_rss_mb, 1),
+            "peak_rss_mb": round(main_rss_mb, 1),
             "peak_rss_scope": "cycles (peak reset after set-up)" if rss_reset else "whole process, set-up included",
             "max_rss_mb_with_setup": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "status_reader_processes": settings.lifecycle.status_reader_processes,
             "reader_peak_rss_mb": round(reader_stats["peak_rss_mb"], 1) if reader_stats else 0.0,
             "reader_modules": reader_stats["modules"] if reader_stats else 0,
             "reader_heavy_modules": reader_stats["heavy_modules"] if reader_stats else [],
-            "total_peak_rss_mb": round(peak_rss_mb + (reader_stats["peak_rss_mb"] if reader_stats else 0.0), 1)}
+            "total_peak_rss_mb": round(main_rss_mb + (reader_stats["peak_rss_mb"] if reader_stats else 0.0), 1)}
 
 
 def status_reader(manager: LifecycleManager) -> StatusReader | None:
@@ -563,11 +564,6 @@ def reset_peak_rss() -> bool:
     except OSError:
         return False
     return True
-
-
-def peak_rss() -> float:
-    """Peak resident set size in MB: ``VmHWM`` (since the last reset), else ``ru_maxrss``."""
-    return peak_rss_mb()
 
 
 def run_cycles(args: argparse.Namespace, manager: LifecycleManager, dags: list[Any], db: Database, clock: Timers,
