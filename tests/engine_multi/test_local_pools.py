@@ -63,6 +63,17 @@ def test_spread_by_load_and_cap(pools: Settings, tmp_path: Path) -> None:
     wait_all(engine, [(tmp_path / "over", over)])  # the pools are left idle for the next test
 
 
+def _wait_held(engine: LocalEngine, pools: Settings, cluster_id: int, dag: object) -> None:
+    """Held as pool b answers and as its spool records it: the pool's loop applies a hold just after the
+    call, and writes the record just after the answer."""
+    deadline = datetime.now(UTC).timestamp() + WAIT_S
+    while (engine.query(cluster_id, "b").state != DagJobState.held
+           or spool_dags(pools, "b")[str(dag)]["state"] != "held"):
+        assert datetime.now(UTC).timestamp() < deadline, "hold never applied"
+        with contextlib.suppress(TimeoutError):  # a bounded long poll, not a sleep: it ends by timing out
+            engine.wait(cluster_id, timeout=0.05, schedd="b")
+
+
 def test_calls_go_to_the_dags_own_pool(pools: Settings, tmp_path: Path) -> None:
     gate = Gate(tmp_path / "gate")
     engine = LocalEngine(pools)
@@ -70,8 +81,7 @@ def test_calls_go_to_the_dags_own_pool(pools: Settings, tmp_path: Path) -> None:
     (dag_a, on_a), (_dag_b, on_b), (_dag_c, on_c) = submitted
     assert [on_a.schedd, on_b.schedd, on_c.schedd] == POOLS
     engine.hold(on_b.cluster_id, "b", "test hold")
-    assert engine.query(on_b.cluster_id, "b").state == DagJobState.held
-    assert spool_dags(pools, "b")[str(_dag_b)]["state"] == "held"
+    _wait_held(engine, pools, on_b.cluster_id, _dag_b)
     engine.release(on_b.cluster_id, "b")
     engine.remove(on_c.cluster_id, "c", "test remove")
     info = engine.wait(on_c.cluster_id, timeout=WAIT_S, schedd="c")
@@ -207,13 +217,7 @@ def test_dag_commands_reach_the_dags_own_pool(pools: Settings, tmp_path: Path,
         done = runner.invoke(app, ["dag", "hold", str(on_b.cluster_id), "--pool", "b", *home])
         assert done.exit_code == 0, done.output
         assert "on pool b" in done.output
-        deadline = datetime.now(UTC).timestamp() + WAIT_S  # the pool's loop applies the hold just after
-        # held as the pool answers, and as its spool records it (the record is written just after the answer)
-        while (engine.query(on_b.cluster_id, "b").state != DagJobState.held
-               or spool_dags(pools, "b")[str(dag_b)]["state"] != "held"):
-            assert datetime.now(UTC).timestamp() < deadline, "hold never applied"
-            with contextlib.suppress(TimeoutError):  # a bounded long poll, not a sleep: it ends by timing out
-                engine.wait(on_b.cluster_id, timeout=0.05, schedd="b")
+        _wait_held(engine, pools, on_b.cluster_id, dag_b)
         status = runner.invoke(app, ["dag", "status", str(dag_b), "--json", *home])
         assert status.exit_code == 0, status.output
         assert '"pool": "b"' in status.output and '"state": "held"' in status.output
