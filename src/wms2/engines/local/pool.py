@@ -231,13 +231,16 @@ class Pool:
         scratch = self.execute_dir / f"dir_{job.cluster}_{job.proc}"
         if job.transfer and scratch.is_dir() and result.removed_reason is None:
             self._transfer_outputs(job, scratch)
-        shutil.rmtree(scratch, ignore_errors=True)
-        (self.exit_dir / f"{job.job_id}.exit").unlink(missing_ok=True)
-        (self.exit_dir / f"{job.job_id}.pid").unlink(missing_ok=True)
         job.state = JobState.removed if result.removed_reason else JobState.done
         self.jobs.pop(job.job_id, None)
-        if job.on_exit:
-            job.on_exit(job, result)
+        try:
+            if job.on_exit:
+                job.on_exit(job, result)  # logs the job's end: recovery reads that, not the files below
+        finally:
+            # removed only once the end is logged: a daemon killed before would otherwise run the job again
+            shutil.rmtree(scratch, ignore_errors=True)
+            (self.exit_dir / f"{job.job_id}.exit").unlink(missing_ok=True)
+            (self.exit_dir / f"{job.job_id}.pid").unlink(missing_ok=True)
 
     def _transfer_outputs(self, job: PoolJob, scratch: Path) -> None:
         inputs = {Path(n.rstrip("/")).name for n in job.transfer_inputs}

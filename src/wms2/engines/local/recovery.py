@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -198,19 +199,48 @@ def _reattach(sched: Scheduler, run: DagRun, node: NodeRun, cluster: int,
 
 def _pid_file(sched: Scheduler, job: PoolJob) -> tuple[int | None, str]:
     """The pid of a job that was running when the daemon stopped, if it still runs or left an exit
-    file (then the adoption reads it at once)."""
-    path = sched.pool.exit_dir / f"{job.job_id}.pid"
-    try:
-        pid_text, _, site = os.readlink(path).partition(" ")
-        pid = int(pid_text)
-    except (OSError, ValueError):
-        return None, ""
+    file (then the adoption reads it at once).  The daemon records the pid just after starting the
+    wrapper; killed in between, it left a job running with no record, which is found by its wrapper's
+    unique exit-file argument, so the job is adopted, never started a second time."""
     exit_file = sched.pool.exit_dir / f"{job.job_id}.exit"
+    try:
+        pid_text, _, site = os.readlink(sched.pool.exit_dir / f"{job.job_id}.pid").partition(" ")
+        pid: int | None = int(pid_text)
+    except (OSError, ValueError):
+        pid, site = None, _scratch_site(sched.pool.execute_dir / f"dir_{job.cluster}_{job.proc}")
     if exit_file.exists():
         return 0, site.strip()  # finished while the daemon was down: no process to watch
-    if _is_wrapper(pid, exit_file):
+    if pid is None:
+        pid = _find_wrapper(exit_file)
+    if pid is not None and _is_wrapper(pid, exit_file):
         return pid, site.strip()
     return None, ""
+
+
+_SITE = re.compile(r'^GLIDEIN_CMSSite = "([^"]*)"$', re.M)
+
+
+def _scratch_site(scratch: Path) -> str:
+    """The site a job was started at, from the job ad written into its scratch directory."""
+    try:
+        match = _SITE.search((scratch / ".job.ad").read_text())
+    except OSError:
+        return ""
+    return match.group(1) if match else ""
+
+
+def _find_wrapper(exit_file: Path) -> int | None:
+    """The pid of the wrapper process whose arguments name ``exit_file``, if one runs."""
+    wanted = os.fsencode(str(exit_file))
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if wanted in (entry / "cmdline").read_bytes().split(b"\0"):
+                return int(entry.name)
+        except OSError:  # the process ended while the scan ran
+            continue
+    return None
 
 
 def _is_wrapper(pid: int, exit_file: Path) -> bool:
