@@ -4,6 +4,7 @@ files and logging its end.  Both are driven directly, with a real wrapper proces
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
@@ -33,8 +34,14 @@ def test_a_wrapper_started_but_not_recorded_is_found_and_adopted(tmp_path: Path)
     scratch.mkdir(parents=True)
     (scratch / ".job.ad").write_text('JobStatus = 2\nGLIDEIN_CMSSite = "T2_CH_CERN"\n')
     exit_file = sched.pool.exit_dir / f"{job.job_id}.exit"
-    proc = subprocess.Popen(["/bin/sh", str(wrapper_path()), str(exit_file), "sleep", "60"])
+    ready = tmp_path / "ready"
+    os.mkfifo(ready)
+    proc = subprocess.Popen(["/bin/sh", str(wrapper_path()), str(exit_file),
+                             "/bin/sh", "-c", 'echo up > "$0"; exec sleep 60', str(ready)])
     try:
+        # The job runs (its wrapper's arguments are in /proc only once exec has set them up, a moment
+        # after Popen returns): the read blocks until the job writes.
+        assert ready.read_text() == "up\n"
         # no ``<job>.pid`` link: the daemon died just after starting the wrapper
         assert _pid_file(sched, job) == (proc.pid, "T2_CH_CERN")
     finally:
