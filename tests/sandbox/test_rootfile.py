@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 from pathlib import Path
 
@@ -250,7 +251,7 @@ def _tables(draw: st.DrawFn) -> tuple[list[dict[str, np.ndarray]], dict[str, np.
             values = rng.integers(info.min, info.max, size, dtype=dtype, endpoint=True)
         full[name] = values
     bounds = [0, *cuts, total]
-    batches = [{k: v[lo:hi] for k, v in full.items()} for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    batches = [{k: v[lo:hi] for k, v in full.items()} for lo, hi in itertools.pairwise(bounds)]
     return batches, full
 
 
