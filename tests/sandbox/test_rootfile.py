@@ -266,3 +266,32 @@ def test_property_uproot_reads_back_what_was_written(tmp_path: Path,
         for batch in batches:
             writer.write(batch)
     _assert_reads_back(path, full)
+
+
+def _streamer_facts(path: Path) -> dict[str, tuple]:
+    """Class -> (version, checksum, elements' kinds/types/sizes/bases/counters), titles left out."""
+    facts = {}
+    for name, versions in uproot.open(path).file.streamers.items():
+        for version, info in versions.items():
+            elements = tuple(
+                (type(e).__name__, *(e.all_members.get(k) for k in (
+                    "fName", "fType", "fSize", "fTypeName", "fArrayLength", "fArrayDim", "fBaseVersion",
+                    "fCountVersion", "fCountName", "fCountClass")), tuple(int(i) for i in e.member("fMaxIndex")))
+                for e in info.elements)
+            facts[name] = (version, info.member("fCheckSum"), elements)
+    return facts
+
+
+def test_streamer_infos_match_those_uproot_writes(tmp_path: Path) -> None:
+    """Every class the file describes is described as uproot describes it in its own TTree files (which
+    carry the streamer infos of ROOT's classes): versions, checksums, member types, sizes, bases."""
+    columns = {f"x_{np.dtype(t).name}": np.zeros(2, dtype=t) for t in _DTYPES}
+    write_tree(tmp_path / "mine.root", columns)
+    with uproot.recreate(tmp_path / "ref.root", compression=None) as ref:
+        ref.mktree("Events", {name: values.dtype for name, values in columns.items()})
+        ref["Events"].extend(columns)
+    mine, theirs = _streamer_facts(tmp_path / "mine.root"), _streamer_facts(tmp_path / "ref.root")
+    assert {"TTree", "TBranch", "TLeaf", "TLeafI", "TLeafB", "TLeafO", "TObjArray", "TNamed"} <= set(mine)
+    for name, facts in mine.items():
+        assert facts == theirs[name], name
+    _assert_reads_back(tmp_path / "mine.root", columns)

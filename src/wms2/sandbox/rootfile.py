@@ -13,7 +13,7 @@ Layout (32-bit seeks, so files stop short of ``TFile::kStartBigFile``, 2 GB)::
     100  TKey "TFile" + name/title + TDirectory record (seek of the keys list)
          TKey "TBasket" + basket data          (one per branch per batch, in batch order)
          TKey "TTree"   + the tree object      (TTree v20 > TBranch v13 > TLeaf[IFDLB...] v1)
-         TKey "TList"   "StreamerInfo" (empty: see docs/design-notes/rootfile.md)
+         TKey "TList"   "StreamerInfo" (the classes above, zlib: wms2.sandbox.rootstreamers)
          TKey "TFile"   keys list (the tree's key header)
          TKey "TFile"   free segments (fEND .. kStartBigFile)
 
@@ -50,6 +50,7 @@ from wms2.sandbox.rootio import (
     tstring,
     versioned,
 )
+from wms2.sandbox.rootstreamers import streamer_list
 
 #: ROOT release written in the header (6.24/00: a ROOT 6 whose TTree/TBranch/TLeaf versions these are).
 ROOT_VERSION = 62400
@@ -57,8 +58,6 @@ ROOT_VERSION = 62400
 BEGIN = 100
 #: ``fBasketSize``: ROOT's default basket buffer size (bytes); a larger basket records its own size.
 BASKET_SIZE = 32000
-#: ``fMaxBaskets`` ROOT starts a branch with; the per-basket arrays are at least this long.
-MIN_MAX_BASKETS = 10
 #: dtype (kind, itemsize) -> (leaf type letter, TLeaf class, struct format of fMinimum/fMaximum).
 LEAF_TYPES: dict[tuple[str, int], tuple[str, str, str]] = {
     ("b", 1): ("O", "TLeafO", ">??"),
@@ -226,7 +225,7 @@ class TreeWriter:
 
     # closing -----------------------------------------------------------------------------------
     def _append(self, key: Key, body: bytes) -> Key:
-        assert key.objlen == len(body), (key, len(body))
+        assert key.nbytes == key.keylen + len(body), (key, len(body))
         self._guard(self._pos + key.nbytes)
         self._file.write(key.header())
         self._file.write(body)
@@ -240,9 +239,9 @@ class TreeWriter:
         tree = _tree_object(self, keylen)
         tree_key = self._append(Key("TTree", self.tree, self.title, len(tree), self._pos, BEGIN, 1,
                                     self._stamp), tree)
-        infos = versioned(5, struct.pack(">hII", 1, 0, OBJECT_BITS) + tstring("") + struct.pack(">i", 0))
-        info_key = self._append(Key("TList", "StreamerInfo", "Doubly linked list", len(infos), self._pos,
-                                    BEGIN, 1, self._stamp), infos)
+        size, infos = streamer_list()
+        info_key = self._append(Key("TList", "StreamerInfo", "Doubly linked list", size, self._pos, BEGIN, 1,
+                                    self._stamp, stored=len(infos)), infos)
         keys = struct.pack(">i", 1) + tree_key.header()
         keys_key = self._append(Key("TFile", self.path.name, "", len(keys), self._pos, BEGIN, 1,
                                     self._stamp), keys)
@@ -294,9 +293,9 @@ def _leaf(branch: _Branch) -> bytes:
 def _branch_object(branch: _Branch, entries: int) -> tuple[bytes, int]:
     """``TBranch`` v13 and the offset (within it) of its leaf's "any object" record."""
     nbaskets = len(branch.basket_bytes)
-    max_baskets = max(MIN_MAX_BASKETS, nbaskets + 1)
-    pad = [0] * (max_baskets - nbaskets)
-    basket_entry = [*branch.basket_entry, entries, *pad[1:]]
+    # fMaxBaskets: the per-basket arrays' length.  ROOT starts at 10 and grows them; a finished branch
+    # needs one slot past its last basket, where fBasketEntry holds fEntries.
+    max_baskets = nbaskets + 1
     head = (tnamed(branch.name, f"{branch.name}{branch.dims}/{branch.letter}", BRANCH_BITS)
             + versioned(2, struct.pack(">hh", 0, 1001))  # TAttFill
             + struct.pack(">iiiiq", 0, BASKET_SIZE, 0, nbaskets, entries) + IO_FEATURES
@@ -305,9 +304,9 @@ def _branch_object(branch: _Branch, entries: int) -> tuple[bytes, int]:
     leaf_class = LEAF_TYPES[(branch.dtype.kind, branch.dtype.itemsize)][1]
     leaves = tobjarray(any_object(leaf_class, _leaf(branch)), 1)
     tail = (tobjarray(b"", 0)  # fBaskets: none kept in memory
-            + b"\x01" + np.array([*branch.basket_bytes, *pad], ">i4").tobytes()
-            + b"\x01" + np.array(basket_entry, ">i8").tobytes()
-            + b"\x01" + np.array([*branch.basket_seek, *pad], ">i8").tobytes()
+            + b"\x01" + np.array([*branch.basket_bytes, 0], ">i4").tobytes()
+            + b"\x01" + np.array([*branch.basket_entry, entries], ">i8").tobytes()
+            + b"\x01" + np.array([*branch.basket_seek, 0], ">i8").tobytes()
             + tstring(""))  # fFileName: this file
     leaf_at = 6 + len(head) + _ARRAY_HEAD
     return versioned(13, head + leaves + tail), leaf_at

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 import time
+import zlib
 from dataclasses import dataclass
 
 #: Marks a 32-bit word as a byte count (ROOT's ``kByteCountMask``).
@@ -88,6 +89,7 @@ class Key:
     cycle: int = 1
     stamp: int = 0
     extra: bytes = b""
+    stored: int | None = None  # bytes on disk after the header when compressed (else objlen)
 
     @property
     def keylen(self) -> int:
@@ -96,14 +98,24 @@ class Key:
 
     @property
     def nbytes(self) -> int:
-        """Header plus object, as stored (nothing is compressed)."""
-        return self.keylen + self.objlen
+        """Header plus object, as stored."""
+        return self.keylen + (self.objlen if self.stored is None else self.stored)
 
     def header(self) -> bytes:
         fixed = struct.pack(">ihiIhhii", self.nbytes, KEY_VERSION, self.objlen, self.stamp, self.keylen,
                             self.cycle, self.seek, self.parent)
         return (fixed + tstring(self.class_name) + tstring(self.name) + tstring(self.title)
                 + self.extra)
+
+
+def zlib_block(data: bytes, level: int) -> bytes:
+    """``data`` as one ROOT compression block: "ZL", method 8 (deflate), the compressed and the original
+    size (3 bytes each, little-endian), then the zlib stream.  A key whose stored size is below its
+    ``objlen`` holds such blocks; ROOT and uproot inflate it whatever the file's own setting."""
+    packed = zlib.compress(data, level)
+    if max(len(data), len(packed)) >= 1 << 24:
+        raise ValueError(f"compression block of {len(data)} bytes: ROOT blocks hold under 16 MiB")
+    return b"ZL\x08" + len(packed).to_bytes(3, "little") + len(data).to_bytes(3, "little") + packed
 
 
 def basket_header(buffer_size: int, entry_size: int, entries: int, last: int) -> bytes:
