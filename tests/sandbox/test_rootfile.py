@@ -167,6 +167,8 @@ def test_later_batch_must_match(tmp_path: Path) -> None:
             writer.write({"x": np.zeros(3, dtype=np.int64)})
         with pytest.raises(ValueError, match="differ"):
             writer.write({"y": np.zeros(3, dtype=np.int32)})
+        with pytest.raises(ValueError, match="scalars"):
+            writer.write({"x": np.array(3, dtype=np.int32)})
         writer.write({"x": np.ones(2, dtype=">i4")})  # same type, other byte order: accepted
     assert list(uproot.open(tmp_path / "out.root")["Events"]["x"].array(library="np")) == [0, 0, 0, 1, 1]
 

@@ -191,6 +191,9 @@ class TreeWriter:
         names = [b.name for b in self._branches]
         if set(columns) != set(names):
             raise ValueError(f"tree {self.tree!r}: batch branches {sorted(columns)} differ from {sorted(names)}")
+        if any(col.ndim < 1 for col in columns.values()):
+            raise ValueError(f"tree {self.tree!r}: branches {sorted(k for k, c in columns.items() if c.ndim < 1)} "
+                             "are scalars, not one value (or array) per entry")
         n = len(columns[names[0]])
         for branch in self._branches:
             col = columns[branch.name]
