@@ -21,6 +21,8 @@ from wms2.sandbox.ship import install_sandbox
 SERVER_SIDE = {"sqlalchemy", "fastapi", "starlette", "scipy", "matplotlib", "alembic", "httpx"}
 #: numpy and uproot (with awkward) belong to the simulator and the merge, at the point they do the work.
 PHYSICS = {"numpy", "uproot", "awkward"}
+#: uproot's import closure: only the merge and validation read with it; the simulator writes its own files.
+UPROOT = {"uproot", "awkward", "fsspec", "cramjam", "xxhash"}
 
 #: The sandbox's contract models are msgspec Structs: no worker-node entry point imports pydantic (0.2 CPU-s
 #: to import, plus building the models' schemas), nor importlib.metadata/email (its plugin loader's).
@@ -35,7 +37,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "wms2.sandbox.cleanup": SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"wms2.sandbox.wrapper", "wms2.sandbox.steps"},
     "wms2.sandbox.merge": SERVER_SIDE | PHYSICS | NO_PYDANTIC,
     "wms2.sandbox.wrapper": SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"wms2.sandbox.simulator"},
-    "wms2.sandbox.simulator": SERVER_SIDE | NO_PYDANTIC | {"uproot", "awkward"},
+    "wms2.sandbox.simulator": SERVER_SIDE | NO_PYDANTIC | UPROOT,
 }
 
 
@@ -139,3 +141,21 @@ def test_real_launcher_land_and_cleanup_skip_pydantic(tmp_path: Path, monkeypatc
     assert "wms2.sandbox.cleanup" in clean and "msgspec" in clean
     bad = SERVER_SIDE | PHYSICS | NO_PYDANTIC
     assert not ((land | clean) & bad), sorted((land | clean) & bad)
+
+
+def test_simulator_run_writes_root_without_uproot(tmp_path: Path) -> None:
+    """A whole simulator process (events, ROOT output, FJR) never imports uproot: its import costs a job
+    about 0.2 CPU-s, twenty times the write (wms2.sandbox.rootfile writes the file instead)."""
+    from wms2.sandbox.manifest import OutputModule, SimulatorConfig
+    from wms2.sandbox.simrun import SimulatorRun
+
+    run = SimulatorRun(step="GEN", threads=1, events=20, first_event=1, run=1, lumis={"1": [1, 2]},
+                       config=SimulatorConfig(cpu_seconds_per_event=0.001, size_per_event_kb={"GEN-SIM": 1.0}),
+                       outputs=[OutputModule(module="out", tier="GEN-SIM", dataset="/A/B/GEN-SIM")],
+                       workdir=str(tmp_path), fjr="fjr.xml")
+    (tmp_path / "run.json").write_text(run.model_dump_json())
+    loaded = _names(_imported_by_process([sys.executable, "-m", "wms2.sandbox.simulator", "--config", "run.json"],
+                                         tmp_path))
+    assert (tmp_path / "out.root").read_bytes()[:4] == b"root" and (tmp_path / "fjr.xml").is_file()
+    assert {"numpy", "wms2.sandbox.rootfile"} <= loaded
+    assert not (loaded & UPROOT), sorted(loaded & UPROOT)

@@ -3,7 +3,8 @@
 Per event it burns the configured CPU on the configured threads (:mod:`wms2.sandbox.burner`), holds the
 configured resident memory (with an optional transient peak), then writes one real ROOT file per output
 module (a tree ``Events``: run/lumi/event, the physics-like branches of :mod:`wms2.sandbox.physics`
-and a filler ``payload``, sized per event as configured) and a genuine FJR.  ``SimulatorConfig.seed``
+and a filler ``payload``, sized per event as configured; written by :mod:`wms2.sandbox.rootfile`, not
+uproot, whose import costs a job twenty times the write) and a genuine FJR.  ``SimulatorConfig.seed``
 makes the values reproducible; ``SimulatorConfig.distortion`` changes one branch (validation tests).
 Faults chosen by the wrapper (:class:`~wms2.sandbox.manifest.FaultSpec`) are applied here.
 """
@@ -33,6 +34,7 @@ from wms2.sandbox.fjr_writer import performance_sections, write_fjr
 from wms2.sandbox.manifest import OutputModule
 from wms2.sandbox.memory import current_rss_mb, peak_rss_mb, peak_vsize_mb
 from wms2.sandbox.physics import PHYSICS_BYTES, distort, generate
+from wms2.sandbox.rootfile import TreeWriter
 from wms2.sandbox.simrun import SimInput as SimInput
 from wms2.sandbox.simrun import SimulatorRun as SimulatorRun
 
@@ -41,8 +43,8 @@ from wms2.sandbox.simrun import SimulatorRun as SimulatorRun
 _BURN_SLICE_S = 0.05
 #: Bytes per event taken by the run / luminosityBlock / event branches.
 _ID_BYTES = 16
-#: Events written per uproot basket batch (at least; small events are batched up to _WRITE_BATCH_BYTES,
-#: since each batch costs uproot a fixed few milliseconds).
+#: Events written per batch, i.e. per basket of each branch (at least; small events are batched up to
+#: _WRITE_BATCH_BYTES, so that a file has few baskets while one batch bounds the memory the write takes).
 _WRITE_CHUNK = 500
 _WRITE_BATCH_BYTES = 8 * 1024 * 1024
 _MB = 1024 * 1024
@@ -204,8 +206,6 @@ class Simulator:
     def write_outputs(self, keep: np.ndarray) -> list[FjrOutputFile]:
         if self.fault and self.fault.no_output:
             return []
-        import uproot  # deferred: only needed once the event loop is over
-
         workdir = Path(self.run.workdir)
         # Each job its own filler stream (a stream shared by all jobs repeats the same bytes in every file).
         rng = np.random.default_rng([self.cfg.seed, 7, self._stream()])
@@ -216,7 +216,7 @@ class Simulator:
             path = workdir / f"{out.module}.root"
             nbytes = max(int(self.cfg.size_per_event_kb.get(out.tier, 0.0) * 1024) - _ID_BYTES - extra, 0)
             idx = np.flatnonzero(keep)
-            with uproot.recreate(path, compression=None) as rootfile:
+            with TreeWriter(path, "Events") as rootfile:
                 batch = max(_WRITE_CHUNK, _WRITE_BATCH_BYTES // (nbytes + _ID_BYTES + extra))
                 for start in range(0, max(len(idx), 1), batch):
                     chunk = idx[start : start + batch]
@@ -230,10 +230,7 @@ class Simulator:
                         data["payload"] = rng.integers(0, 256, size=(len(chunk), nbytes), dtype=np.uint8)
                     if self.cfg.distortion is not None:
                         data = distort(data, self.cfg.distortion, self.cfg.seed, self._stream() + start)
-                    if start == 0:
-                        rootfile["Events"] = data
-                    else:
-                        rootfile["Events"].extend(data)
+                    rootfile.write(data)
             files.append(self._output_record(out, path, idx))
         return files
 
