@@ -118,7 +118,7 @@ def test_merge_root_files_keeps_entries_and_empty_trees(tmp_path: Path) -> None:
     import numpy as np
     import uproot
 
-    from wms2.sandbox.merge import merge_root_files
+    from wms2.sandbox.merge import MergeError, merge_root_files
 
     paths = []
     for i, n in enumerate([0, 5, 0, 7]):
@@ -131,6 +131,12 @@ def test_merge_root_files_keeps_entries_and_empty_trees(tmp_path: Path) -> None:
         paths.append(str(path))
     assert merge_root_files(paths, tmp_path / "merged.root") == 12
     tree = uproot.open(tmp_path / "merged.root")["Events"]
+    assert tree.classname == "TTree"  # uproot wrote the inputs as RNTuples; the merge writes what the simulator does
     assert sorted(tree["event"].array(library="np").tolist()) == [*range(100, 105), *range(300, 307)]
+    payload = tree["payload"].array(library="np")
+    assert payload.shape == (12, 3)
+    assert payload[:5].tolist() == [[1] * 3] * 5 and payload[5:].tolist() == [[3] * 3] * 7
+    with pytest.raises(MergeError, match="no unmerged files"):
+        merge_root_files([], tmp_path / "none.root")
     assert merge_root_files([paths[0], paths[2]], tmp_path / "empty.root") == 0
     assert set(uproot.open(tmp_path / "empty.root")["Events"].keys()) == {"event", "payload"}

@@ -1,10 +1,11 @@
 """The merge job (``wms2-job merge --manifest M``).
 
 Per output dataset/tier: the unmerged files of the work unit's processing jobs (from their
-``<node>.report.json``) are batched up to ``max_merge_size`` and merged with uproot (every entry of
-the ``Events`` tree kept, the result checked by re-reading it); files of at least
-``oversized_fraction * max_merge_size`` are copied as they are.  Each merged file is staged out under
-its merged LFN with its adler32.  Writes ``merge_output.json`` and ``work_unit_metrics.json``.
+``<node>.report.json``) are batched up to ``max_merge_size`` and merged: read with uproot, written as
+a ``TTree`` by :mod:`wms2.sandbox.rootfile`, every entry of the ``Events`` tree kept, the result checked
+by re-reading it.  Files of at least ``oversized_fraction * max_merge_size`` are copied as they are.
+Each merged file is staged out under its merged LFN with its adler32.  Writes ``merge_output.json``
+and ``work_unit_metrics.json``.
 
 Idempotent: a retry whose ``merge_output.json`` lists files that are all present with the recorded
 size and checksum does not merge again; otherwise merged LFNs are deterministic and overwritten.
@@ -15,7 +16,9 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from wms2.sandbox import ads
 from wms2.sandbox.exitcodes import (
@@ -69,35 +72,45 @@ def batches(files: list[StagedOutput], max_size: int, oversized_fraction: float)
 
 
 def merge_root_files(inputs: list[str], target: Path) -> int:
-    """Concatenate the ``Events`` trees of ``inputs`` into ``target``; returns the entries written."""
-    import uproot  # deferred: heavy import, only the merge needs it
+    """Concatenate the ``Events`` trees of ``inputs`` into ``target`` (a ``TTree``, as the simulator
+    writes); returns the entries written.  Any ROOT file is read (uproot); the merged file is written by
+    :mod:`wms2.sandbox.rootfile`.  An unreadable input is a read error, a failed write a write error."""
+    import uproot  # deferred (as numpy, under the writer): heavy imports, only a merge needs them
 
+    from wms2.sandbox.rootfile import TreeWriter
+
+    if not inputs:
+        raise MergeError(FILE_READ_ERROR, f"no unmerged files to merge into {target}")
     expected = 0
     tmp = target.with_name(target.name + ".part")
-    with uproot.recreate(tmp) as out:
-        created = False
-        for path in inputs:
-            try:
-                tree = uproot.open(path)[TREE]
-                expected += tree.num_entries
-                if not created and tree.num_entries == 0:
-                    continue
-                for chunk in tree.iterate(step_size=_STEP_SIZE, library="np"):
-                    if not created:
-                        out[TREE] = chunk
-                        created = True
-                    elif len(next(iter(chunk.values()), [])):
-                        out[TREE].extend(chunk)
-            except (OSError, KeyError, ValueError) as exc:
-                raise MergeError(FILE_READ_ERROR, f"cannot read unmerged file {path}: {exc}") from exc
-        if not created and inputs:  # every input is empty: keep an empty tree with the same branches
-            out[TREE] = uproot.open(inputs[0])[TREE].arrays(library="np", entry_stop=0)
-            created = True
-    written = uproot.open(tmp)[TREE].num_entries if created else 0
+    try:
+        with TreeWriter(tmp, TREE) as out:
+            for path in inputs:
+                for chunk in _chunks(uproot, path):
+                    if isinstance(chunk, int):
+                        expected += chunk
+                    elif out.entries == 0 or len(next(iter(chunk.values()), [])):
+                        out.write(chunk)  # the first chunk fixes the branches, even an empty one
+    except (OSError, ValueError) as exc:
+        raise MergeError(FILE_WRITE_ERROR, f"cannot write merged file {target}: {exc}") from exc
+    written = uproot.open(tmp)[TREE].num_entries
     if written != expected:
         raise MergeError(FILE_WRITE_ERROR, f"merged file {target} has {written} entries, expected {expected}")
     os.replace(tmp, target)
     return written
+
+
+def _chunks(uproot: Any, path: str) -> Iterator[int | dict[str, Any]]:
+    """The entry count of ``path``'s tree, then its entries in chunks (one empty chunk for an empty tree)."""
+    try:
+        tree = uproot.open(path)[TREE]
+        yield int(tree.num_entries)
+        if tree.num_entries == 0:
+            yield tree.arrays(library="np", entry_stop=0)
+            return
+        yield from tree.iterate(step_size=_STEP_SIZE, library="np")
+    except (OSError, KeyError, ValueError) as exc:
+        raise MergeError(FILE_READ_ERROR, f"cannot read unmerged file {path}: {exc}") from exc
 
 
 class Merger:
