@@ -60,6 +60,14 @@ def test_every_value_lands_in_one_bin(x: np.ndarray) -> None:
     assert counts[0] == np.count_nonzero(x < binning.lo), (binning, x[x < binning.hi][:20].tolist())
 
 
+def test_a_subnormal_range_still_bins_every_value() -> None:
+    """Found by hypothesis: bins on [0, 2e-308) overflow ``n / width`` to inf, and (0 * inf) gave a NaN bin."""
+    x = np.array([2.2250738585072014e-308, 0.0, 0.0])
+    binning = make_binning(False, x, 50, 0.05).with_extrema(float(x.min()), float(x.max()))
+    counts = binning.fill(x)
+    assert counts.sum() == 3 and counts[1] == 2 and counts[-1] == 1
+
+
 def test_integer_bins_one_per_value_and_outliers_clipped() -> None:
     binning = make_binning(True, np.array([2, 3, 5], dtype=np.int32), 100, 0.0)
     assert binning.integer and binning.n == 4

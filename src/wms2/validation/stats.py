@@ -184,14 +184,21 @@ class Binning:
                 bins = np.clip(np.arange(found.size) + first, 0, self.n + 1)
                 counts += np.bincount(bins, weights=found, minlength=self.n + 2).astype(np.int64)
                 return counts
-        scale = self.n / (self.hi - self.lo)
+        width = self.hi - self.lo
+        scale = self.n / width  # inf for a subnormal width: then (x - lo) / width * n, which stays finite
+        exact = bool(np.isfinite(scale))
         buf = np.empty(min(x.size, BLOCK), dtype=np.float64)
         idx = np.empty(buf.size, dtype=np.intp)
         for i in range(0, x.size, BLOCK):
             xb = x[i : i + BLOCK]
             b, ib = buf[: xb.size], idx[: xb.size]
             np.subtract(xb, self.lo, out=b)  # bin = floor((x - lo) * scale) + 1, clipped to under/overflow
-            np.multiply(b, scale, out=b)
+            if exact:
+                np.multiply(b, scale, out=b)
+            else:
+                with np.errstate(over="ignore"):  # a value far outside becomes inf: the overflow bin
+                    np.divide(b, width, out=b)
+                    np.multiply(b, self.n, out=b)
             np.floor(b, out=b)  # before the +1: a tiny negative must not round up into bin 1
             b += 1.0
             np.clip(b, 0, self.n + 1, out=b)
