@@ -23,7 +23,7 @@ from tests.e2e.scenario import elected_sites, registered_lfns
 from wms2.config import Settings, load_settings
 from wms2.core.cycle_wait import CycleWaiter
 from wms2.core.demo import DEMO_DATASET, DemoResult, run_demo
-from wms2.core.demo_scenarios import BAD_FILE_INDEX, FAILING_SITE, HELD_BAD_WUS
+from wms2.core.demo_scenarios import BAD_FILE_INDEX, FAILING_SITE, HELD_BAD_WUS, HELD_EVENTS, HELD_WUS
 from wms2.core.errors import error_summary
 from wms2.core.lifecycle import LifecycleManager
 from wms2.core.operator import ReleaseOverrides, get_request
@@ -162,7 +162,7 @@ def test_held_scenario_cli_then_release_and_fail(tmp_path: Path) -> None:
         operator = build_operator(settings, workers.engine)
         with db.session() as s:
             reason = get_request(s, "held_permanent").status_transitions[-1]["reason"]
-            assert "4 of 10 work units failed" in reason
+            assert f"{len(HELD_BAD_WUS)} of {HELD_WUS} work units failed" in reason
             now = datetime.now(UTC)
             operator.release(s, "held_permanent", "op", "fault fixed", now, ReleaseOverrides())
             produced = operator.fail(s, "held_other", "op", "give up", now)
@@ -179,7 +179,7 @@ def test_held_scenario_cli_then_release_and_fail(tmp_path: Path) -> None:
         with db.session() as s:
             assert get_request(s, "held_permanent").status == "completed"
             assert get_request(s, "held_other").status == "failed"
-        _once(db, "held_permanent", 2000)
+        _once(db, "held_permanent", HELD_EVENTS)
         for dag in _dags(db, "held_other"):
             if dag.cluster_id is not None:
                 assert workers.engine.query(dag.cluster_id, dag.schedd_name).state in (

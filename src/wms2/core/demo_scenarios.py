@@ -57,14 +57,19 @@ def _faults(lfns: list[str]) -> list[tuple[str, Any]]:
     return [(d["RequestName"], d) for d in (transient, site, memory, data)]
 
 
-HELD_BAD_WUS = ["mg_000001", "mg_000004", "mg_000006", "mg_000008"]
+#: Each ``held`` request: 1,000 events in five WUs of two 100-event jobs, two WUs of which fail (40 %).
+#: Two jobs per WU, so that one failing job is a *permanent* failure, not a *catastrophic* one (the same
+#: exit code on every job of the WU).
+HELD_EVENTS = 1000
+HELD_WUS = 5
+HELD_BAD_WUS = ["mg_000001", "mg_000003"]
 
 
 def _held(_lfns: list[str]) -> list[tuple[str, Any]]:
     """Two requests whose round 0 loses 40 % of its WUs to a permanent error: one for ``release``
     (the fault is limited to round 0, so the next round succeeds), one for ``fail``."""
     fault = [{"exit_code": 8001, "work_units": HELD_BAD_WUS, "rounds": [0]}]
-    return [(n, _generation(n, 2000, 100, False, fault)) for n in ("held_permanent", "held_other")]
+    return [(n, _generation(n, HELD_EVENTS, 100, False, fault)) for n in ("held_permanent", "held_other")]
 
 
 _SMALL_WUS = {"jobs_per_work_unit": 2, "merge_group_maxjobs": 10}
