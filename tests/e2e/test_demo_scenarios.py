@@ -23,7 +23,15 @@ from tests.e2e.scenario import elected_sites, registered_lfns
 from wms2.config import Settings, load_settings
 from wms2.core.cycle_wait import CycleWaiter
 from wms2.core.demo import DEMO_DATASET, DemoResult, run_demo
-from wms2.core.demo_scenarios import BAD_FILE_INDEX, FAILING_SITE, HELD_BAD_WUS, HELD_EVENTS, HELD_WUS
+from wms2.core.demo_scenarios import (
+    BAD_FILE_INDEX,
+    FAILING_SITE,
+    FAULTS_SITE_EVENTS,
+    FAULTS_TRANSIENT_EVENTS,
+    HELD_BAD_WUS,
+    HELD_EVENTS,
+    HELD_WUS,
+)
 from wms2.core.errors import error_summary
 from wms2.core.lifecycle import LifecycleManager
 from wms2.core.operator import ReleaseOverrides, get_request
@@ -83,7 +91,7 @@ def _transient_failure_rescued_once(faults: Any) -> None:
     dags = _dags(db, "faults_transient")
     assert [d.rescue_kind for d in dags] == [None, "failure"]
     assert dags[0].round_metrics["failed_work_units"] == ["mg_000003"]
-    _once(db, "faults_transient", 2000)
+    _once(db, "faults_transient", FAULTS_TRANSIENT_EVENTS)
 
 
 def _failing_site_banned_and_avoided(faults: Any) -> None:
@@ -102,7 +110,7 @@ def _failing_site_banned_and_avoided(faults: Any) -> None:
             if dag.round > 0 or wu in {w for d in dags if d.id < dag.id for w in d.round_metrics.get(
                     "failed_work_units", [])}:
                 assert site != FAILING_SITE, (dag.id, wu)
-    _once(db, "faults_site", 3000)
+    _once(db, "faults_site", FAULTS_SITE_EVENTS)
     with db.session() as s:  # expiry and lift
         now = datetime.now(UTC)
         assert banned_sites(s, ban.workflow_id, now) == [FAILING_SITE]

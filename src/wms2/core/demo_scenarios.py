@@ -43,10 +43,17 @@ def _generation(name: str, events: int, per_job: int, adaptive: bool, faults: li
     return doc
 
 
+#: Events of the ``faults`` generation requests (100-event jobs, two per WU): five WUs for the transient
+#: fault (its WU ``mg_000003`` must exist) and ten for the failing site (so that it surely receives some).
+FAULTS_TRANSIENT_EVENTS = 1000
+FAULTS_SITE_EVENTS = 2000
+
+
 def _faults(lfns: list[str]) -> list[tuple[str, Any]]:
-    transient = _generation("faults_transient", 2000, 100, False,
+    transient = _generation("faults_transient", FAULTS_TRANSIENT_EVENTS, 100, False,
                             [{"exit_code": 50115, "work_units": ["mg_000003"], "fail_attempts": 2}])
-    site = _generation("faults_site", 3000, 100, True, [{"exit_code": 60311, "only_at_site": FAILING_SITE}])
+    site = _generation("faults_site", FAULTS_SITE_EVENTS, 100, True,
+                       [{"exit_code": 60311, "only_at_site": FAILING_SITE}])
     memory = _generation("faults_memory", 400, 100, False, [
         {"memory_blowup_mb": 400, "work_units": ["mg_000000"], "nodes": ["proc_000000"], "fail_attempts": 1}])
     memory.update(Memory=300, Multicore=1)
@@ -79,7 +86,7 @@ SCENARIOS: dict[str, Scenario] = {
         # Ten WUs from the pilot round on, so that the failing site surely receives some.  One retry per
         # node (not 3): enough for the memory retry, and the transient fault fails both attempts (the WU
         # is rescued); every attempt at the failing site is a whole job, so more retries only cost CPU.
-        "planning": {"jobs_per_work_unit": 4, "first_round_work_units": 10, "work_units_per_round": 10,
+        "planning": {"jobs_per_work_unit": 2, "first_round_work_units": 10, "work_units_per_round": 10,
                      "merge_group_maxjobs": 10, "processing_retries": 1},
         "failures": {"rescue_failure_ratio": 0.95, "bad_file_min_sites": 1},
         "resources": {"default_memory_per_core_mb": 100},
