@@ -238,3 +238,14 @@ def test_property_a_corrupted_byte_gives_none_or_a_consistent_tree(tmp_path: Pat
     if tree is not None:
         got = _read_all(tree)
         assert all(len(v) == tree.entries for v in got.values())
+
+
+def test_batches_are_writable_native_arrays(tmp_path: Path) -> None:
+    write_tree(tmp_path / "a.root", _batch(4))
+    tree = read_flat_tree(tmp_path / "a.root")
+    assert tree is not None
+    (batch,) = tree.batches()
+    for name, values in batch.items():
+        assert values.flags.writeable and values.dtype.isnative, name
+    batch["event"] += 1  # the caller owns its arrays
+    assert batch["event"].tolist() == [2, 3, 4, 5]

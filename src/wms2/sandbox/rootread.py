@@ -99,13 +99,15 @@ class FlatTree:
 
 
 def _basket_values(fd: int, path: Path, branch: Branch, i: int, n: int) -> np.ndarray:
-    size = n * branch.entry_size
-    raw = os.pread(fd, size, branch.data_offsets[i])
-    if len(raw) != size:
+    """Basket ``i`` of ``branch`` as a writable array in native byte order (swapped in place, no copy)."""
+    buffer = bytearray(n * branch.entry_size)
+    got = os.preadv(fd, [buffer], branch.data_offsets[i])
+    if got != len(buffer):
         raise ValueError(f"ROOT file {path}: basket {i} of branch {branch.name!r} is truncated "
-                         f"({len(raw)} of {size} bytes)")
-    values = np.frombuffer(raw, branch.dtype).reshape((n, *branch.shape))
-    return values.astype(branch.dtype.newbyteorder("="), copy=False)
+                         f"({got} of {len(buffer)} bytes)")
+    values = np.frombuffer(buffer, branch.dtype).reshape((n, *branch.shape))
+    native = branch.dtype.newbyteorder("=")
+    return values if native == branch.dtype else values.byteswap(inplace=True).view(native)
 
 
 def read_flat_tree(path: str | os.PathLike[str], tree: str = "Events") -> FlatTree | None:
