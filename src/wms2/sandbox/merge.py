@@ -81,7 +81,7 @@ def merge_root_files(inputs: list[str], target: Path) -> int:
     written by :mod:`wms2.sandbox.rootfile` and re-counted by the former.  An unreadable input is a read
     error, a failed write a write error."""
     from wms2.sandbox.rootfile import TreeWriter  # deferred (numpy): only a merge needs it
-    from wms2.sandbox.rootread import read_flat_tree
+    from wms2.sandbox.rootread import NotFlatTree, inspect_flat_tree
 
     if not inputs:
         raise MergeError(FILE_READ_ERROR, f"no unmerged files to merge into {target}")
@@ -98,14 +98,13 @@ def merge_root_files(inputs: list[str], target: Path) -> int:
     except (OSError, ValueError) as exc:
         raise MergeError(FILE_WRITE_ERROR, f"cannot write merged file {target}: {exc}") from exc
     try:
-        merged = read_flat_tree(tmp, TREE)
-    except OSError as exc:
+        written = inspect_flat_tree(tmp, TREE).entries
+    except (OSError, NotFlatTree) as exc:
         raise MergeError(FILE_WRITE_ERROR, f"cannot re-read merged file {target}: {exc}") from exc
-    written = None if merged is None else merged.entries
     if written != expected:
         raise MergeError(FILE_WRITE_ERROR, f"merged file {target} has {written} entries, expected {expected}")
     os.replace(tmp, target)
-    return expected
+    return written
 
 
 def _chunks(path: str) -> Iterator[int | dict[str, Any]]:
