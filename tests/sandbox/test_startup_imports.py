@@ -159,3 +159,26 @@ def test_simulator_run_writes_root_without_uproot(tmp_path: Path) -> None:
     assert (tmp_path / "out.root").read_bytes()[:4] == b"root" and (tmp_path / "fjr.xml").is_file()
     assert {"numpy", "wms2.sandbox.rootfile"} <= loaded
     assert not (loaded & UPROOT), sorted(loaded & UPROOT)
+
+
+def test_merge_of_simulator_files_skips_uproot(tmp_path: Path) -> None:
+    """A merge of TreeWriter files (inputs and the re-read of its output) never imports uproot: the
+    merge job reads them with wms2.sandbox.rootread; only foreign inputs make it fall back to uproot."""
+    code = (
+        "import numpy as np\n"
+        "from pathlib import Path\n"
+        "from wms2.sandbox.merge import merge_root_files\n"
+        "from wms2.sandbox.rootfile import write_tree\n"
+        f"d = Path({str(tmp_path)!r})\n"
+        "for i, n in enumerate([5, 0, 7]):\n"
+        "    write_tree(d / f'in{i}.root', {'event': np.arange(n, dtype=np.int64),\n"
+        "                                   'payload': np.zeros((n, 4), np.uint8)})\n"
+        "assert merge_root_files([str(d / f'in{i}.root') for i in range(3)], d / 'm.root') == 12\n"
+    )
+    loaded = _names(_modules_after(code))
+    assert {"numpy", "wms2.sandbox.rootread", "wms2.sandbox.rootfile"} <= loaded
+    assert not (loaded & UPROOT), sorted(loaded & UPROOT)
+    foreign = code.replace("    write_tree(d / f'in{i}.root', ", "    __import__('uproot').recreate(d / f'in{i}.root')"
+                           "['Events'] = (")
+    assert foreign != code
+    assert "uproot" in _names(_modules_after(foreign))  # the guard can fail: RNTuple inputs need uproot

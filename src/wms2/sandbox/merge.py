@@ -1,7 +1,8 @@
 """The merge job (``wms2-job merge --manifest M``).
 
 Per output dataset/tier: the unmerged files of the work unit's processing jobs (from their
-``<node>.report.json``) are batched up to ``max_merge_size`` and merged: read with uproot, written as
+``<node>.report.json``) are batched up to ``max_merge_size`` and merged: read with
+:mod:`wms2.sandbox.rootread` (the simulator's files; uproot for any other ROOT file), written as
 a ``TTree`` by :mod:`wms2.sandbox.rootfile`, every entry of the ``Events`` tree kept, the result checked
 by re-reading it.  Files of at least ``oversized_fraction * max_merge_size`` are copied as they are.
 Each merged file is staged out under its merged LFN with its adler32.  Writes ``merge_output.json``
@@ -43,6 +44,8 @@ from wms2.sandbox.stageout import StageOut, StageOutError, adler32_of
 TREE = "Events"
 #: Entries are copied in chunks of this size so that a merge never holds whole files in memory.
 _STEP_SIZE = "64 MB"
+#: The same bound for files read by wms2.sandbox.rootread: their batches are joined up to this size.
+_STEP_BYTES = 64_000_000
 MERGE_NODE = "merge"
 
 
@@ -73,11 +76,12 @@ def batches(files: list[StagedOutput], max_size: int, oversized_fraction: float)
 
 def merge_root_files(inputs: list[str], target: Path) -> int:
     """Concatenate the ``Events`` trees of ``inputs`` into ``target`` (a ``TTree``, as the simulator
-    writes); returns the entries written.  Any ROOT file is read (uproot); the merged file is written by
-    :mod:`wms2.sandbox.rootfile`.  An unreadable input is a read error, a failed write a write error."""
-    import uproot  # deferred (as numpy, under the writer): heavy imports, only a merge needs them
-
-    from wms2.sandbox.rootfile import TreeWriter
+    writes); returns the entries written.  Files of :mod:`wms2.sandbox.rootfile`'s format are read by
+    :mod:`wms2.sandbox.rootread`, any other ROOT file by uproot (imported only then); the merged file is
+    written by :mod:`wms2.sandbox.rootfile` and re-counted by the former.  An unreadable input is a read
+    error, a failed write a write error."""
+    from wms2.sandbox.rootfile import TreeWriter  # deferred (numpy): only a merge needs it
+    from wms2.sandbox.rootread import NotFlatTree, inspect_flat_tree
 
     if not inputs:
         raise MergeError(FILE_READ_ERROR, f"no unmerged files to merge into {target}")
@@ -86,31 +90,74 @@ def merge_root_files(inputs: list[str], target: Path) -> int:
     try:
         with TreeWriter(tmp, TREE) as out:
             for path in inputs:
-                for chunk in _chunks(uproot, path):
+                for chunk in _chunks(path):
                     if isinstance(chunk, int):
                         expected += chunk
                     elif out.entries == 0 or len(next(iter(chunk.values()), [])):
                         out.write(chunk)  # the first chunk fixes the branches, even an empty one
     except (OSError, ValueError) as exc:
         raise MergeError(FILE_WRITE_ERROR, f"cannot write merged file {target}: {exc}") from exc
-    written = uproot.open(tmp)[TREE].num_entries
+    try:
+        written = inspect_flat_tree(tmp, TREE).entries
+    except (OSError, NotFlatTree) as exc:
+        raise MergeError(FILE_WRITE_ERROR, f"cannot re-read merged file {target}: {exc}") from exc
     if written != expected:
         raise MergeError(FILE_WRITE_ERROR, f"merged file {target} has {written} entries, expected {expected}")
     os.replace(tmp, target)
     return written
 
 
-def _chunks(uproot: Any, path: str) -> Iterator[int | dict[str, Any]]:
+def _chunks(path: str) -> Iterator[int | dict[str, Any]]:
     """The entry count of ``path``'s tree, then its entries in chunks (one empty chunk for an empty tree)."""
+    from wms2.sandbox.rootread import read_flat_tree
+
     try:
-        tree = uproot.open(path)[TREE]
-        yield int(tree.num_entries)
-        if tree.num_entries == 0:
-            yield tree.arrays(library="np", entry_stop=0)
+        tree = read_flat_tree(path, TREE)
+        if tree is None:
+            yield from _uproot_chunks(path)
             return
-        yield from tree.iterate(step_size=_STEP_SIZE, library="np")
+        yield tree.entries
+        if tree.entries == 0:
+            yield tree.empty_batch()
+            return
+        yield from _coalesced(tree.batches(), _STEP_BYTES)
     except (OSError, KeyError, ValueError) as exc:
         raise MergeError(FILE_READ_ERROR, f"cannot read unmerged file {path}: {exc}") from exc
+
+
+def _coalesced(batches: Iterator[dict[str, Any]], limit: int) -> Iterator[dict[str, Any]]:
+    """Consecutive batches joined up to ``limit`` bytes (one basket per branch per chunk in the output)."""
+    import numpy as np
+
+    pending: list[dict[str, Any]] = []
+    size = 0
+    for batch in batches:
+        nbytes = sum(a.nbytes for a in batch.values())
+        if pending and size + nbytes > limit:
+            yield _joined(np, pending)
+            pending, size = [], 0
+        pending.append(batch)
+        size += nbytes
+    if pending:
+        yield _joined(np, pending)
+
+
+def _joined(np: Any, batches: list[dict[str, Any]]) -> dict[str, Any]:
+    if len(batches) == 1:
+        return batches[0]
+    return {name: np.concatenate([b[name] for b in batches]) for name in batches[0]}
+
+
+def _uproot_chunks(path: str) -> Iterator[int | dict[str, Any]]:
+    """As :func:`_chunks`, for any ROOT file uproot reads (TTree or RNTuple, compressed or not)."""
+    import uproot  # deferred: its import (awkward, fsspec) costs ~0.2 CPU-s; only foreign files need it
+
+    tree = uproot.open(path)[TREE]
+    yield int(tree.num_entries)
+    if tree.num_entries == 0:
+        yield tree.arrays(library="np", entry_stop=0)
+        return
+    yield from tree.iterate(step_size=_STEP_SIZE, library="np")
 
 
 class Merger:

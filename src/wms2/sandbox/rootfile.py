@@ -17,7 +17,8 @@ Layout (32-bit seeks, so files stop short of ``TFile::kStartBigFile``, 2 GB)::
          TKey "TFile"   keys list (the tree's key header)
          TKey "TFile"   free segments (fEND .. kStartBigFile)
 
-Readers: uproot (merge, validation) reads these files back exactly; see ``tests/sandbox/test_rootfile.py``.
+Readers: uproot (validation, any reader) reads these files back exactly (``tests/sandbox/test_rootfile.py``);
+the merge reads them with :mod:`wms2.sandbox.rootread`, which reads exactly this layout.
 """
 
 from __future__ import annotations
