@@ -28,15 +28,25 @@ UPROOT = {"uproot", "awkward", "fsspec", "cramjam", "xxhash"}
 #: to import, plus building the models' schemas), nor importlib.metadata/email (its plugin loader's).
 NO_PYDANTIC = {"pydantic", "pydantic_core", "annotated_types", "email", "importlib.metadata"}
 
+#: Standard-library modules deferred to the paths that use them (test-speed.md, H7): the dispatcher reads
+#: the DAG's command lines without argparse (which imports shutil and locale as it parses); the PRE
+#: script handles paths with os.path (pathlib brings fnmatch, urllib.parse, ipaddress) and needs no
+#: typing; json is read only when a memory bump was recorded; subprocess and json only by grid
+#: stage-out; dataclasses by the wrapper's steps, not by the classification every POST script imports.
+PRE_DEFERRED = {"argparse", "shutil", "locale", "typing", "pathlib", "json", "fnmatch", "urllib"}
+POST_DEFERRED = {"argparse", "dataclasses", "json", "subprocess", "xml"}
+CLEANUP_DEFERRED = {"argparse", "json", "subprocess", "dataclasses", "xml"}
+
 #: entry-point module -> top-level packages (or wms2 modules) it must not import.
 FORBIDDEN: dict[str, set[str]] = {
-    "wms2.sandbox.cli": SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"msgspec"},
-    "wms2.sandbox.pre": SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"msgspec"},
-    "wms2.sandbox.post": SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"wms2.sandbox.fjr"},
-    "wms2.sandbox.landing": SERVER_SIDE | PHYSICS | NO_PYDANTIC,
-    "wms2.sandbox.cleanup": SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"wms2.sandbox.wrapper", "wms2.sandbox.steps"},
+    "wms2.sandbox.cli": SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"msgspec"} | PRE_DEFERRED,
+    "wms2.sandbox.pre": SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"msgspec"} | PRE_DEFERRED,
+    "wms2.sandbox.post": SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"wms2.sandbox.fjr"} | POST_DEFERRED,
+    "wms2.sandbox.landing": SERVER_SIDE | PHYSICS | NO_PYDANTIC | POST_DEFERRED,
+    "wms2.sandbox.cleanup": SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"wms2.sandbox.wrapper", "wms2.sandbox.steps"}
+    | CLEANUP_DEFERRED,
     "wms2.sandbox.merge": SERVER_SIDE | PHYSICS | NO_PYDANTIC,
-    "wms2.sandbox.wrapper": SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"wms2.sandbox.simulator"},
+    "wms2.sandbox.wrapper": SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"wms2.sandbox.simulator", "json"},
     "wms2.sandbox.simulator": SERVER_SIDE | NO_PYDANTIC | UPROOT,
 }
 
@@ -80,7 +90,24 @@ def test_real_launcher_pre_script_skips_pydantic(tmp_path: Path) -> None:
     loaded = _names(_imported_by_process([str(launcher), "pre", "proc_000000"], wudir))
     assert "wms2.sandbox.pre" in loaded
     assert (wudir / "proc_000000.override.sub").is_file()
-    bad = SERVER_SIDE | PHYSICS | NO_PYDANTIC
+    bad = SERVER_SIDE | PHYSICS | NO_PYDANTIC | PRE_DEFERRED
+    assert not (loaded & bad), sorted(loaded & bad)
+
+
+def test_real_launcher_pre_script_pinned_to_a_site_skips_pathlib(tmp_path: Path) -> None:
+    """The usual PRE run: an elected site, the role's submit file, no memory override."""
+    launcher = install_sandbox(tmp_path / "sandbox")
+    wudir = tmp_path / "mg_000000"
+    wudir.mkdir()
+    (wudir / "elected_site").write_text("T2_CH_CERN\n")
+    (wudir / "proc.sub").write_text('request_memory = 400\nrequirements = (TARGET.Arch == "X86_64")\nqueue\n')
+    (wudir / "proc_000000.attempt").write_text("1\n")
+    loaded = _names(_imported_by_process([str(launcher), "pre", "proc_000000"], wudir))
+    assert (wudir / "proc_000000.override.sub").read_text() == (
+        '+WMS2_Attempt = 2\n+DESIRED_Sites = "T2_CH_CERN"\n'
+        'requirements = ((TARGET.Arch == "X86_64")) && (GLIDEIN_CMSSite =?= "T2_CH_CERN")\n'
+    )
+    bad = SERVER_SIDE | PHYSICS | NO_PYDANTIC | PRE_DEFERRED | {"msgspec"}
     assert not (loaded & bad), sorted(loaded & bad)
 
 
@@ -93,7 +120,24 @@ def test_real_launcher_post_script_skips_numpy_and_fjr_on_success(tmp_path: Path
     assert "wms2.sandbox.post" in loaded
     assert (wudir / "landing.post.json").is_file()
     assert (wudir / "elected_site").read_text().strip() == "T2_CH_CERN"
-    bad = SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"wms2.sandbox.fjr"}
+    bad = SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"wms2.sandbox.fjr"} | POST_DEFERRED
+    assert not (loaded & bad), sorted(loaded & bad)
+
+
+def test_real_launcher_post_script_of_a_successful_job_skips_the_fjr_parser(tmp_path: Path) -> None:
+    """A processing node whose report names its step's FJR (as every successful job's does): the FJR is
+    only parsed for a failed step, so neither the parser nor xml is imported."""
+    launcher = install_sandbox(tmp_path / "sandbox")
+    wudir = tmp_path / "mg_000003"
+    wudir.mkdir()
+    data = Path(__file__).resolve().parent / "data"
+    (wudir / "manifest.json").write_text((data / "manifest.json").read_text())
+    (wudir / "proc_000000.report.json").write_text((data / "proc_000000.report.json").read_text())
+    (wudir / "proc_000000.GEN-SIM.fjr.xml").write_text("<FrameworkJobReport/>\n")
+    loaded = _names(_imported_by_process([str(launcher), "post", "proc_000000", "0", "0", "3"], wudir))
+    post = json.loads((wudir / "proc_000000.post.json").read_text())
+    assert post["classification"]["category"] == "success" and post["post_exit"] == 0
+    bad = SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"wms2.sandbox.fjr"} | POST_DEFERRED
     assert not (loaded & bad), sorted(loaded & bad)
 
 
@@ -141,6 +185,8 @@ def test_real_launcher_land_and_cleanup_skip_pydantic(tmp_path: Path, monkeypatc
     assert "wms2.sandbox.cleanup" in clean and "msgspec" in clean
     bad = SERVER_SIDE | PHYSICS | NO_PYDANTIC
     assert not ((land | clean) & bad), sorted((land | clean) & bad)
+    assert not (land & POST_DEFERRED), sorted(land & POST_DEFERRED)
+    assert not (clean & CLEANUP_DEFERRED), sorted(clean & CLEANUP_DEFERRED)  # local-mode stage-out
 
 
 def test_simulator_run_writes_root_without_uproot(tmp_path: Path) -> None:

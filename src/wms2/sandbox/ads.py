@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 MACHINE_AD_ENV = "_CONDOR_MACHINE_AD"
 JOB_AD_ENV = "_CONDOR_JOB_AD"
@@ -43,9 +42,10 @@ def parse_ad(text: str) -> dict[str, str | int | float | bool]:
 
 def read_ad(env_var: str) -> dict[str, str | int | float | bool]:
     path = os.environ.get(env_var)
-    if not path or not Path(path).is_file():
+    if not path or not os.path.isfile(path):
         return {}
-    return parse_ad(Path(path).read_text())
+    with open(path) as handle:  # os.path, not pathlib: the PRE script's process never imports pathlib
+        return parse_ad(handle.read())
 
 
 def get_attr(ad: dict[str, str | int | float | bool], name: str) -> str | int | float | bool | None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from functools import cache
+from typing import NamedTuple
 
 PERMANENT_CODES = frozenset(
     {70, 73, 7000, 7001, 7002, 8001, 8006, 8009, 8023, 8026, 8501, 50110, 50113, 50664, 71102, 71104, 71105}
@@ -37,19 +38,28 @@ INFRASTRUCTURE_CODES = frozenset(
 )
 #: 8001 is permanent, except a cms::Exception about the site configuration.
 SITE_CONFIG_HINT = "site-local-config"
-INFRASTRUCTURE_LOG = re.compile(
+#: Log-tail text of an infrastructure failure (case-insensitive; compiled on first use, see below).
+INFRASTRUCTURE_LOG_PATTERN = (
     r"stage[- ]?out|permission denied|no space left on device"
-    r"|\bhttp\b[^\n]{0,30}?\b(?:403|507)\b|\b403\s+forbidden\b|\b507\s+insufficient storage\b",
-    re.IGNORECASE,
+    r"|\bhttp\b[^\n]{0,30}?\b(?:403|507)\b|\b403\s+forbidden\b|\b507\s+insufficient storage\b"
 )
 
 CATEGORIES = ("success", "permanent", "data", "memory", "infrastructure", "transient", "catastrophic")
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
+    """A NamedTuple, not a dataclass: ``dataclasses`` is one more import in every POST script and only
+    the classification uses it there (docs/design-notes/test-speed.md)."""
+
     category: str
     retryable: bool
+
+
+@cache
+def infrastructure_log() -> re.Pattern[str]:
+    """The compiled :data:`INFRASTRUCTURE_LOG_PATTERN`: compiled when a failure's log tail is searched,
+    not when a successful POST script or the job wrapper imports this module."""
+    return re.compile(INFRASTRUCTURE_LOG_PATTERN, re.IGNORECASE)
 
 
 def classify(exit_code: int, error_message: str = "", log_tail: str = "") -> Verdict:
@@ -67,6 +77,6 @@ def classify(exit_code: int, error_message: str = "", log_tail: str = "") -> Ver
         return Verdict("data", False)
     if exit_code in MEMORY_CODES:
         return Verdict("memory", True)
-    if exit_code in INFRASTRUCTURE_CODES or INFRASTRUCTURE_LOG.search(log_tail or ""):
+    if exit_code in INFRASTRUCTURE_CODES or infrastructure_log().search(log_tail or ""):
         return Verdict("infrastructure", True)
     return Verdict("transient", True)

@@ -10,11 +10,51 @@ wms2-job post NODE RETURN RETRY MAX_RETRIES                  POST script
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+#: ``typing.TYPE_CHECKING`` without importing typing (a PRE script's process never needs it).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+#: Positional names of each command whose arguments are all positional.
+_POSITIONALS: dict[str, tuple[str, ...]] = {
+    "land": (),
+    "pre": ("node",),
+    "post": ("node", "ret", "retry", "max_retries"),
+}
+#: Options of each command whose arguments are all ``--option VALUE`` (in this order, as the DAG writes them).
+_OPTIONS: dict[str, tuple[str, ...]] = {"run": ("manifest", "node"), "merge": ("manifest",), "cleanup": ("manifest",)}
+
+
+def _plain(value: str) -> bool:
+    """A token argparse takes as a value: not option-like (a negative number is a value here, since no
+    option of this parser looks like one)."""
+    return not value.startswith("-") or value[1:].isdecimal()
+
+
+def _quick_args(argv: list[str]) -> dict[str, str] | None:
+    """The arguments of a well-formed command line as the DAG and the submit files write them, without
+    argparse: its import, and the shutil and locale imports its parsing makes, are a tenth of a PRE
+    script's CPU (test-speed.md).  None for anything else (help, errors, ``--opt=v``, abbreviations),
+    which :func:`_parser` then handles exactly as before."""
+    if not argv:
+        return None
+    command, rest = argv[0], argv[1:]
+    if command in _POSITIONALS:
+        names = _POSITIONALS[command]
+        if len(rest) != len(names) or not all(_plain(v) for v in rest):
+            return None
+        return {"command": command, **dict(zip(names, rest, strict=True))}
+    names = _OPTIONS.get(command)
+    if names is None or rest[::2] != [f"--{n}" for n in names] or not all(_plain(v) for v in rest[1::2]):
+        return None
+    return {"command": command, **dict(zip(names, rest[1::2], strict=True))}
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(prog="wms2-job", description="WMS2 worker-node commands")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a processing node's steps")
@@ -35,30 +75,32 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "run":
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _quick_args(argv) or vars(_parser().parse_args(argv))
+    command = args["command"]
+    if command == "run":
         from wms2.sandbox.wrapper import run_job
 
-        return run_job(args.manifest, args.node)
-    if args.command == "merge":
+        return run_job(args["manifest"], args["node"])
+    if command == "merge":
         from wms2.sandbox.merge import run_merge
 
-        return run_merge(args.manifest)
-    if args.command == "cleanup":
+        return run_merge(args["manifest"])
+    if command == "cleanup":
         from wms2.sandbox.cleanup import run_cleanup
 
-        return run_cleanup(args.manifest)
-    if args.command == "land":
+        return run_cleanup(args["manifest"])
+    if command == "land":
         from wms2.sandbox.landing import land
 
         return land()
-    if args.command == "pre":
+    if command == "pre":
         from wms2.sandbox.pre import run_pre
 
-        return run_pre(args.node)
+        return run_pre(args["node"])
     from wms2.sandbox.post import run_post
 
-    return run_post(args.node, args.ret, args.retry, args.max_retries)
+    return run_post(args["node"], args["ret"], args["retry"], args["max_retries"])
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ whole thing runs inside ``apptainer exec`` with the working directory and CVMFS 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from msgspec import field
@@ -53,6 +52,8 @@ def lumi_ranges(lumis: dict[str, list[int]]) -> list[str]:
 
 
 def write_tweak(tweak: PsetTweak, path: Path) -> Path:
+    import json  # deferred: only cmsRun steps write a tweak; every job wrapper imports this module
+
     path.write_text(json.dumps(tweak.model_dump(exclude_none=True), indent=1))
     return path
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 from pathlib import Path
 
@@ -42,7 +43,8 @@ def peak_vsize_mb() -> float:
 
 
 def tree_pids(pid: int) -> list[int]:
-    """``pid`` and all its descendants (from ``/proc/<pid>/task/<tid>/children``)."""
+    """``pid`` and all its descendants (from ``/proc/<pid>/task/<tid>/children``; a process that is
+    gone meanwhile has no tasks and no children)."""
     found: list[int] = []
     todo = [pid]
     while todo:
@@ -50,9 +52,14 @@ def tree_pids(pid: int) -> list[int]:
         if current in found:
             continue
         found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*"):
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for task in tasks:
             try:
-                todo.extend(int(c) for c in (task / "children").read_text().split())
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    todo.extend(int(c) for c in handle.read().split())
             except OSError:
                 continue
     return found
@@ -68,6 +75,13 @@ def pss_mb(pid: int | str = "self") -> float:
         if line.startswith("Pss:"):
             return float(line.split()[1]) / _KB_PER_MB
     return current_rss_mb(pid)
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of ``pid`` and all its descendants: an upper bound of :func:`tree_memory_mb` (a page's PSS
+    share is at most the page), read from ``/proc/<pid>/status``, at a small fraction of the cost of
+    ``smaps_rollup`` (which walks the page tables: about 2 ms for a 150 MB Python process)."""
+    return sum(current_rss_mb(p) for p in tree_pids(pid))
 
 
 def tree_memory_mb(pid: int) -> float:

@@ -84,10 +84,10 @@ def _cmssw_details(wudir: Path, report: JobReport | None) -> dict:
         "output_files": [o.lfn for o in report.outputs],
         "performance": {s.name: s.metrics.model_dump() for s in report.steps},
     }
-    from wms2.sandbox.fjr import FjrParseError, parse_fjr  # deferred: only failed attempts read FJRs
-
     for step in report.steps:
         if step.fjr and step.exit_code and (wudir / step.fjr).exists():
+            from wms2.sandbox.fjr import FjrParseError, parse_fjr  # deferred: only failed steps' FJRs are read
+
             try:
                 fjr = parse_fjr(wudir / step.fjr)
             except FjrParseError as exc:
@@ -102,10 +102,10 @@ def _bad_inputs(wudir: Path, report: JobReport | None) -> list[str]:
         return []
     if report.bad_input_files:
         return report.bad_input_files
-    from wms2.sandbox.fjr import FjrParseError, parse_fjr  # deferred: only failed attempts read FJRs
-
     for step in report.steps:
         if step.exit_code and step.fjr and (wudir / step.fjr).exists():
+            from wms2.sandbox.fjr import FjrParseError, parse_fjr  # deferred: only failed steps' FJRs are read
+
             try:
                 return parse_fjr(wudir / step.fjr).bad_input_lfns()
             except FjrParseError:

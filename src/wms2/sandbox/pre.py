@@ -7,8 +7,8 @@ role's own requirements), applies a ``request_memory`` bump recorded by the POST
 
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
 
 from wms2.sandbox import ads
 from wms2.sandbox.filenames import ELECTED_SITE_FILE
@@ -16,24 +16,26 @@ from wms2.sandbox.submitfile import (
     ATTEMPT_SUFFIX,
     OVERRIDE_SUB_SUFFIX,
     SITE_NAME,
+    StrPath,
     read_overrides,
+    read_text,
     role_submit,
     write_atomic,
 )
 
 
-def next_attempt(wudir: Path, node: str) -> int:
-    path = wudir / f"{node}{ATTEMPT_SUFFIX}"
-    attempt = int(path.read_text().strip()) + 1 if path.exists() else 0
+def next_attempt(wudir: StrPath, node: str) -> int:
+    path = os.path.join(wudir, f"{node}{ATTEMPT_SUFFIX}")
+    attempt = int(read_text(path).strip()) + 1 if os.path.exists(path) else 0
     write_atomic(path, f"{attempt}\n")
     return attempt
 
 
-def override_lines(wudir: Path, node: str, attempt: int) -> list[str]:
+def override_lines(wudir: StrPath, node: str, attempt: int) -> list[str]:
     lines = [f"+{ads.ATTEMPT_ATTR} = {attempt}"]
-    site_file = wudir / ELECTED_SITE_FILE
-    if site_file.exists():
-        site = site_file.read_text().strip()
+    site_file = os.path.join(wudir, ELECTED_SITE_FILE)
+    if os.path.exists(site_file):
+        site = read_text(site_file).strip()
         if not SITE_NAME.match(site):
             raise ValueError(f"{site_file}: {site!r} is not a CMS site name")
         lines.append(f'+DESIRED_Sites = "{site}"')
@@ -46,13 +48,14 @@ def override_lines(wudir: Path, node: str, attempt: int) -> list[str]:
     return lines
 
 
-def run_pre(node: str, wudir: Path | None = None) -> int:
-    directory = wudir or Path.cwd()
+def run_pre(node: str, wudir: StrPath | None = None) -> int:
+    """Paths go through :mod:`os.path`: this process never imports :mod:`pathlib` (test-speed.md)."""
+    directory = wudir or os.getcwd()
     try:
         attempt = next_attempt(directory, node)
         lines = override_lines(directory, node, attempt)
     except (ValueError, OSError) as exc:
         print(f"wms2-job pre {node}: {exc}", file=sys.stderr)
         return 1
-    write_atomic(directory / f"{node}{OVERRIDE_SUB_SUFFIX}", "\n".join(lines) + "\n")
+    write_atomic(os.path.join(directory, f"{node}{OVERRIDE_SUB_SUFFIX}"), "\n".join(lines) + "\n")
     return 0

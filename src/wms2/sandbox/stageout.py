@@ -13,11 +13,9 @@ Three modes behind one interface (:class:`StageOut`):
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import subprocess
 import zlib
 from pathlib import Path
 from typing import Any
@@ -112,6 +110,8 @@ def resolve_lfn(volume: dict[str, Any], protocol: str, lfn: str, _depth: int = 0
 
 
 def load_storage_description(path: str | Path) -> list[dict[str, Any]]:
+    import json  # deferred, as subprocess below: local mode (the cleanup job's usual case) needs neither
+
     data = json.loads(Path(path).read_text())
     if not isinstance(data, list) or not all(isinstance(v, dict) and "protocols" in v for v in data):
         raise StorageDescriptionError(f"{path}: expected a list of volumes with 'protocols'")
@@ -188,6 +188,8 @@ class StageOut:
                 raise StageOutError(f"size mismatch after copying {src} to {pfn}")
             return StagedFile(lfn=lfn, pfn=pfn, size=size, adler32=checksum)
         checksum = adler32_of(src)
+        import subprocess
+
         result = subprocess.run(copy_command(str(src), pfn), capture_output=True, text=True, timeout=_COPY_TIMEOUT_S)
         if result.returncode != 0:
             raise StageOutError(f"copy to {pfn} failed ({result.returncode}): {result.stderr.strip()[-500:]}")
@@ -209,6 +211,8 @@ class StageOut:
             path.unlink()
             _prune_empty_dirs(path.parent, Path(self.spec.storage_root or "/"))
             return True
+        import subprocess
+
         result = subprocess.run(remove_command(pfn), capture_output=True, text=True, timeout=_COPY_TIMEOUT_S)
         return result.returncode == 0
 

@@ -7,16 +7,19 @@ import re
 from pathlib import Path
 
 NODES_LOG = "group.dag.nodes.log"
-_EVENT = re.compile(r"^(\d{3}) \((\d+)\.(\d+)\.\d+\) ")
-_DAG_NODE = re.compile(r"^\s+DAG Node: (\S+)")
+#: The patterns are compiled on first use (``re``'s cache), not at import: every POST script imports
+#: this module, and only those of removed jobs read the log (docs/design-notes/test-speed.md).
+_EVENT = r"^(\d{3}) \((\d+)\.(\d+)\.\d+\) "
+_DAG_NODE = r"^\s+DAG Node: (\S+)"
 _SUBMIT, _ABORTED = "000", "009"
 
-#: periodic_remove reasons (the planner's +PeriodicRemoveReason texts) -> cms-formats §7 codes.
+#: periodic_remove reasons (the planner's +PeriodicRemoveReason texts, matched case-insensitively)
+#: -> cms-formats §7 codes.
 REASON_CODES = (
-    (re.compile(r"wall[ -]?(clock|time)", re.IGNORECASE), 50664),  # killed for too much wall-clock time
-    (re.compile(r"memory|rss|pss", re.IGNORECASE), 50660),  # killed for too much RAM
-    (re.compile(r"disk", re.IGNORECASE), 50662),  # killed for too much disk
-    (re.compile(r"idle", re.IGNORECASE), 50665),  # killed for staying idle too long
+    (r"wall[ -]?(clock|time)", 50664),  # killed for too much wall-clock time
+    (r"memory|rss|pss", 50660),  # killed for too much RAM
+    (r"disk", 50662),  # killed for too much disk
+    (r"idle", 50665),  # killed for staying idle too long
 )
 
 
@@ -27,15 +30,16 @@ def removal_reason(wudir: Path, node: str, log_name: str = NODES_LOG) -> str | N
         return None
     clusters: set[str] = set()
     reason = None
+    event, dag_node = re.compile(_EVENT), re.compile(_DAG_NODE)
     lines = path.read_text(errors="replace").splitlines()
     for i, line in enumerate(lines):
-        match = _EVENT.match(line)
+        match = event.match(line)
         if not match:
             continue
         code, cluster = match.group(1), match.group(2)
         following = lines[i + 1] if i + 1 < len(lines) else ""
         if code == _SUBMIT:
-            node_match = _DAG_NODE.match(following)
+            node_match = dag_node.match(following)
             if node_match and node_match.group(1) == node:
                 clusters.add(cluster)
         elif code == _ABORTED and cluster in clusters:
@@ -45,6 +49,6 @@ def removal_reason(wudir: Path, node: str, log_name: str = NODES_LOG) -> str | N
 
 def reason_code(reason: str) -> int | None:
     for pattern, code in REASON_CODES:
-        if pattern.search(reason):
+        if re.search(pattern, reason, re.IGNORECASE):
             return code
     return None
