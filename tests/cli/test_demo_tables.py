@@ -48,3 +48,17 @@ def test_progress_table_folds_long_request_names(monkeypatch: pytest.MonkeyPatch
     body = text.split("─" * 10)[-1].strip("─\n").splitlines()
     first_column = "".join(line.split(" ", 1)[0] for line in body)
     assert first_column == NAME + "_with_a_longer_suffix"  # folded over two lines, every character kept
+
+
+def test_show_rounds_table_fits_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wms2.cli import requests
+
+    rounds = [{"round": i, "dag_id": 1000 + i, "status": "completed", "work_units_done": 120, "work_units": 120,
+               "params": {"request_memory_mb": 16000, "request_cpus": 8, "events_per_job": 14100000},
+               "metrics": {"peak_rss_mb": 1999.9, "cpu_efficiency": 0.4537}} for i in range(3)]
+    out = io.StringIO()
+    monkeypatch.setattr(requests, "console", Console(file=out, width=80, color_system=None))
+    requests.console.print(requests._rounds_table(rounds))
+    text = out.getvalue()
+    assert "…" not in text and all(len(line) <= 80 for line in text.splitlines())
+    assert "14100000" in text and "120/120" in text and "0.4537" in text

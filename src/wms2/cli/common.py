@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.table import Table
 
 from wms2.cli.client import ClientError, WmsClient
 
@@ -123,3 +125,12 @@ def client(home: Path | None, server: str | None, token: str | None) -> Iterator
         for error in exc.errors:
             err_console.print(f"  {error.get('field')}: {error.get('message')}", highlight=False, markup=False)
         raise fail(exc.message, exc.exit_code) from None
+
+
+def compact_table(*headers: str, title: str | None = None) -> Table:
+    """A table that stays whole in 80 columns (a terminal or a pipe): no rules but the header's, columns
+    one space apart, headers on two lines where needed, long values folded rather than cut."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=0, title=title)
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table

@@ -7,25 +7,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich import box
 from rich.live import Live
 from rich.table import Table
 
-from wms2.cli.common import JsonOpt, console, err_console, fail
+from wms2.cli.common import JsonOpt, compact_table, console, err_console, fail
 from wms2.core.demo_scenarios import SCENARIOS
 
 
-def _compact(*headers: str, title: str | None = None) -> Table:
-    """A table that stays whole in 80 columns (a terminal or a pipe): no rules but the header's, columns
-    one space apart, headers on two lines where needed, long values (request names) folded."""
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=0, title=title)
-    for header in headers:
-        table.add_column(header, overflow="fold")
-    return table
-
-
 def _table(rows: list[dict[str, Any]], elapsed: float) -> Table:
-    table = _compact("request", "status", "round", "WUs done\n/total", "running\nnodes", "events",
+    table = compact_table("request", "status", "round", "WUs done\n/total", "running\nnodes", "events",
                      title=f"WMS2 demo — {elapsed:5.1f} s")
     for r in rows:
         table.add_row(r["name"], r["status"], str(r["round"]), f"{r['wus_done']}/{r['wus_total']}",
@@ -98,7 +88,7 @@ def _print_report(requests: list[dict[str, Any]], seconds: float) -> None:
     for r in requests:
         console.print(f"\n[bold]{r['name']}[/] — {r['status']}: {r['events_registered']} events registered, "
                       f"{r['blocks_archived']}/{r['blocks']} blocks archived", highlight=False)
-        table = _compact("round", "DAG", "status", "WUs", "jobs", "memory\nMB", "cores", "events\nper job",
+        table = compact_table("round", "DAG", "status", "WUs", "jobs", "memory\nMB", "cores", "events\nper job",
                          "peak RSS\nMB", "CPU\neff", "events")
         for rd in r["rounds"]:
             table.add_row(*(str(rd[k]) if rd[k] is not None else "" for k in (
@@ -115,7 +105,7 @@ def _print_report(requests: list[dict[str, Any]], seconds: float) -> None:
 
 def _print_rucio(summary: dict[str, Any]) -> None:
     console.print(f"\n[bold]Rucio[/] {summary['url']} (account {summary['account']})", highlight=False)
-    table = _compact("block", "open", "files", "replicas (RSE state: n)", "rules (RSE expression: state)")
+    table = compact_table("block", "open", "files", "replicas (RSE state: n)", "rules (RSE expression: state)")
     for blocks in summary["datasets"].values():
         for b in blocks:
             table.add_row(b["block"], str(b["open"]), str(b["files"]),

@@ -18,6 +18,7 @@ from wms2.cli.common import (
     ServerOpt,
     TokenOpt,
     client,
+    compact_table,
     console,
     err_console,
     fail,
@@ -169,6 +170,18 @@ def show(name: str, home: HomeOpt = None, server: ServerOpt = None, token: Token
     _print_detail(detail)
 
 
+def _rounds_table(rounds: list[dict[str, Any]]) -> Table:
+    table = compact_table("round", "dag", "status", "WUs done\n/total", "memory\nMB", "cores",
+                          "events\nper job", "peak RSS\nMB", "CPU\neff")
+    for r in rounds:
+        p, m = r.get("params", {}), r.get("metrics", {})
+        table.add_row(str(r["round"]), str(r["dag_id"]), r["status"],
+                      f"{r['work_units_done']}/{r['work_units']}", str(p.get("request_memory_mb", "")),
+                      str(p.get("request_cpus", "")), str(p.get("events_per_job", "")),
+                      str(m.get("peak_rss_mb", "")), str(m.get("cpu_efficiency", "")))
+    return table
+
+
 def _print_detail(d: dict[str, Any]) -> None:
     console.print(f"[bold]{d['name']}[/]  status [bold]{d['status']}[/]  priority {d['priority']}"
                   f"{'  URGENT' if d['urgent'] else ''}", highlight=False)
@@ -181,15 +194,7 @@ def _print_detail(d: dict[str, Any]) -> None:
         console.print(f"workflow: status {wf['status']}, round {wf['current_round']}, "
                       f"next event {wf['next_first_event']}, events produced {wf['events_produced']}")
     if d.get("rounds"):
-        table = Table("round", "dag", "status", "WUs done/total", "memory", "cores", "events/job", "peak RSS",
-                      "CPU eff")
-        for r in d["rounds"]:
-            p, m = r.get("params", {}), r.get("metrics", {})
-            table.add_row(str(r["round"]), str(r["dag_id"]), r["status"],
-                          f"{r['work_units_done']}/{r['work_units']}", str(p.get("request_memory_mb", "")),
-                          str(p.get("request_cpus", "")), str(p.get("events_per_job", "")),
-                          str(m.get("peak_rss_mb", "")), str(m.get("cpu_efficiency", "")))
-        console.print(table)
+        console.print(_rounds_table(d["rounds"]))
     table = Table("at", "from", "to", "by", "reason", title="audit trail")
     for t in d["status_transitions"]:
         repeated = f" (x{t['count']}, last {t['last_at'][:19]})" if t.get("count") else ""
