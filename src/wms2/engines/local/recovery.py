@@ -210,11 +210,8 @@ def _pid_file(sched: Scheduler, job: PoolJob) -> tuple[int | None, str]:
         pid, site = None, _scratch_site(sched.pool.execute_dir / f"dir_{job.cluster}_{job.proc}")
     if exit_file.exists():
         return 0, site.strip()  # finished while the daemon was down: no process to watch
-    if pid is None:
-        pid = _find_wrapper(exit_file)
-    if pid is not None and _is_wrapper(pid, exit_file):
-        return pid, site.strip()
-    return None, ""
+    found = _find_wrapper(exit_file) if pid is None else (pid if _is_wrapper(pid, exit_file) else None)
+    return (found, site.strip()) if found is not None else (None, "")
 
 
 _SITE = re.compile(r'^GLIDEIN_CMSSite = "([^"]*)"$', re.M)
@@ -231,16 +228,8 @@ def _scratch_site(scratch: Path) -> str:
 
 def _find_wrapper(exit_file: Path) -> int | None:
     """The pid of the wrapper process whose arguments name ``exit_file``, if one runs."""
-    wanted = os.fsencode(str(exit_file))
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if wanted in (entry / "cmdline").read_bytes().split(b"\0"):
-                return int(entry.name)
-        except OSError:  # the process ended while the scan ran
-            continue
-    return None
+    pids = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
+    return next((pid for pid in pids if _is_wrapper(pid, exit_file)), None)  # a process gone meanwhile: False
 
 
 def _is_wrapper(pid: int, exit_file: Path) -> bool:
