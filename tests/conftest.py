@@ -30,9 +30,46 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"make test: suite finished {elapsed:.0f} s after the test command started")
 
 
+#: Fixtures whose set-up is a server or a data set (seconds of CPU): every test using one runs on one xdist
+#: worker, so that it is set up once per run, not once per worker (``--dist loadgroup``).
+SHARED_FIXTURE_GROUPS = {"rucio_server": "rucio-server", "sets": "validation-sets"}
+#: Module-scoped fixtures of that cost: the tests using one run on one worker per module.
+MODULE_FIXTURE_GROUPS = {"browser"}
+
+
+def _group_shared_fixtures(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        names = set(getattr(item, "fixturenames", ()))
+        group = next((g for f, g in SHARED_FIXTURE_GROUPS.items() if f in names), None)
+        if group is None and names & MODULE_FIXTURE_GROUPS:
+            group = item.nodeid.split("::", 1)[0]
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Longest first: the end-to-end modules start at once on both workers (the sort is stable)."""
-    items.sort(key=lambda item: not item.nodeid.startswith("tests/e2e/"))
+    """The end-to-end modules first (the longest: they start at once on every worker), then one module of
+    each test directory in turn.  A directory's modules tend to wait alike (servers, daemons, timers) or
+    compute alike; mixed, one worker's waits overlap another's CPU work, and the suite's last minute is
+    not one directory's waiting tests (test-speed.md).  Each module's tests stay together and in order,
+    so module-scoped fixtures are set up once per worker as before."""
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    by_dir: dict[str, list[str]] = {}
+    for module in modules:
+        by_dir.setdefault(module.rsplit("/", 1)[0], []).append(module)
+    first = by_dir.pop("tests/e2e", [])
+    queues = list(by_dir.values())
+    order = list(first)
+    while queues:
+        order.extend(q.pop(0) for q in queues)
+        queues = [q for q in queues if q]
+    items[:] = [item for module in order for item in modules[module]]
+    _group_shared_fixtures(items)
 
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,7 @@ SERVER_SIDE = ("wms2.api", "wms2.config", "wms2.db", "wms2.core.service", "wms2.
 
 _PROBE = """
 import sys
+from pathlib import Path
 sys.argv = ["wms2", *{args!r}]
 from wms2.cli import main
 try:
@@ -53,3 +55,12 @@ def test_a_command_that_needs_the_database_still_gets_it() -> None:
     """The guard can fail: a real command (``wms2 status``) imports the settings and SQLAlchemy."""
     modules = _modules_after(["status", "--home", "/nonexistent/wms2-home-for-import-test", "--json"])
     assert {"pydantic_settings", "sqlalchemy"} <= {m.split(".")[0] for m in modules}
+
+
+def test_local_mode_reads_skip_the_api_app(tmp_path: Path) -> None:
+    """``wms2 requests`` in local mode uses the API's models, not its app: FastAPI, the routers and the
+    dashboard stay out of the process (``wms2.api`` imports ``create_app`` on first use)."""
+    modules = _modules_after(["requests", "--home", str(tmp_path), "--json"])
+    assert {"wms2.cli.local_client", "wms2.api.models"} <= modules
+    loaded = sorted(modules & {"fastapi", "starlette", "wms2.api.app", "wms2.web", "jinja2"})
+    assert not loaded, f"wms2 requests imports {loaded}"

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.cli.conftest import Server, State, wms2
 
 # Read commands compared byte for byte (after JSON parsing) between the two modes.
@@ -42,21 +40,33 @@ def test_remote_and_local_give_the_same_answers(state: State, server: Server) ->
         assert wms2(*command).out == wms2(*command, *server.args("viewer")).out, command
 
 
-@pytest.mark.parametrize("command, code", [
+#: The requests of the ``state`` fixture and their statuses.
+STATUSES = {"q_low": "queued", "q_high": "queued", "r_active": "active", "r_done": "completed", "r_held": "held",
+            "r_new": "submitted"}
+#: Commands refused in both modes, with the exit status of each (none of them changes the state, so one
+#: state and one server serve them all).
+REFUSED: list[tuple[list[str], int]] = [
     (["show", "nope"], 4), (["dag", "nodes", "nope"], 4), (["versions", "nope"], 4),
     (["dag", "nodes", "q_low"], 3), (["errors", "r_new"], 3), (["stop", "q_low", "--reason", "x"], 3),
     (["abort", "r_done", "--reason", "x"], 3), (["drain", "T2_NO_Such", "--reason", "x"], 4),
     (["drain", "not a site", "--reason", "x"], 2),
     (["ban", "lift", "999", "--reason", "x"], 4), (["priority", "q_low", "10000000", "--reason", "x"], 2),
     (["stop", "r_active", "--reason", ""], 2),
-])
-def test_errors_have_the_same_exit_codes(state: State, server: Server, command: list[str], code: int) -> None:
-    local = wms2(*command)
-    remote = wms2(*command, *server.args("operator"))
-    assert (local.code, remote.code) == (code, code), (local.err, remote.err)
-    assert "error:" in local.err and "error:" in remote.err
-    if command[:2] != ["dag", "nodes"] or command[2] == "nope":  # "no DAG yet" is decided by the client
-        assert f"server answered {EXIT_STATUS[code]}" in remote.err
+]
+
+
+def test_errors_have_the_same_exit_codes(state: State, server: Server) -> None:
+    for command, code in REFUSED:
+        local = wms2(*command)
+        remote = wms2(*command, *server.args("operator"))
+        assert (local.code, remote.code) == (code, code), (command, local.err, remote.err)
+        assert "error:" in local.err and "error:" in remote.err, command
+        if command[:2] != ["dag", "nodes"] or command[2] == "nope":  # "no DAG yet" is decided by the client
+            assert f"server answered {EXIT_STATUS[code]}" in remote.err, (command, remote.err)
+    # nothing was changed by the refusals, in either mode
+    local, remote = wms2("requests", "--json"), wms2("requests", "--json", *server.args("viewer"))
+    assert _without_clock(local.json()) == _without_clock(remote.json())
+    assert {r["name"]: r["status"] for r in local.json()} == STATUSES
 
 
 def test_remote_actions_record_the_token_identity(state: State, server: Server) -> None:

@@ -35,7 +35,7 @@ def _documents() -> list[tuple[str, Any]]:
     gen["RequestName"] = "e2e_generation"
     gen["Memory"] = 2 * 1.2 * SIM_PEAK_MB * 2  # twice what the job needs, for 2 cores
     gen["Multicore"] = 2
-    gen["WMS2Simulator"] = {"cpu_seconds_per_event": 0.0005, "memory_mb": 150, "peak_memory_mb": SIM_PEAK_MB,
+    gen["WMS2Simulator"] = {"cpu_seconds_per_event": 0.0002, "memory_mb": 150, "peak_memory_mb": SIM_PEAK_MB,
                             "size_per_event_kb": 2}
     rereco["RequestName"] = "e2e_filebased"
     rereco["SplittingAlgo"] = "FileBased"

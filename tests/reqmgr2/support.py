@@ -31,7 +31,7 @@ RELEASE, ARCH = "CMSSW_13_0_0", "el8_amd64_gcc11"
 # ReqMgr2 refuses WMS2's own request arguments (WMS2Simulator): the simulator defaults come from settings.
 # As tests/e2e: a cycle at the latest every 0.5 s, the pool daemon polls its stop file every 50 ms.
 DRIVER: dict[str, dict[str, Any]] = {"lifecycle": {"cycle_seconds": 0.5}, "engine": {"server_poll_s": 0.05}}
-FAST_SIMULATOR = {"simulator_cpu_seconds_per_event": 0.0005, "simulator_memory_mb": 150,
+FAST_SIMULATOR = {"simulator_cpu_seconds_per_event": 0.0002, "simulator_memory_mb": 150,
                   "simulator_size_per_event_kb": 2}
 
 

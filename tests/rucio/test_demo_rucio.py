@@ -7,17 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from wms2.core.demo import run_demo
+from wms2.core.demo import load_samples, run_demo
 from wms2.devservices import rucio_dev
 
 DEMO_TIMEOUT_S = 1500.0  # ~2 min idle; 7 min measured on the loaded 2-core machine
+#: Events of the generation request: two rounds and more than one block, a fifth of the sample's 20,000
+#: (the adaptive rounds' growth is the lifecycle tests' subject, not this one's).
+GENERATION_EVENTS = 4000
 
 
 @pytest.mark.slow
 def test_demo_with_rucio(tmp_path: Path, rucio_server: rucio_dev.ServerState) -> None:
     del rucio_server  # only to fail early, with the install instruction, when the server venv is missing
     home = tmp_path / "demo"
-    result = run_demo(home, reset=True, timeout_s=DEMO_TIMEOUT_S, data="rucio")
+    documents = load_samples()
+    documents[0][1]["Step1"]["RequestNumEvents"] = GENERATION_EVENTS
+    result = run_demo(home, reset=True, timeout_s=DEMO_TIMEOUT_S, data="rucio", documents=documents)
     assert result.ok, result.requests
     assert {r["status"] for r in result.requests} == {"completed"}
     assert result.rucio is not None

@@ -34,6 +34,10 @@ NO_PYDANTIC = {"pydantic", "pydantic_core", "annotated_types", "email", "importl
 #: typing; json is read only when a memory bump was recorded; subprocess and json only by grid
 #: stage-out; dataclasses by the wrapper's steps, not by the classification every POST script imports.
 PRE_DEFERRED = {"argparse", "shutil", "locale", "typing", "pathlib", "json", "fnmatch", "urllib"}
+#: The dispatcher imports msgspec without typing_extensions and the inspect module it brings.  The import
+#: profile lists typing_extensions all the same (its refused import is one line of it), so inspect is the
+#: mark; the last test below checks sys.modules for both.
+LEAN_MSGSPEC = {"inspect"}
 POST_DEFERRED = {"argparse", "dataclasses", "json", "subprocess", "xml"}
 CLEANUP_DEFERRED = {"argparse", "json", "subprocess", "dataclasses", "xml"}
 
@@ -120,7 +124,7 @@ def test_real_launcher_post_script_skips_numpy_and_fjr_on_success(tmp_path: Path
     assert "wms2.sandbox.post" in loaded
     assert (wudir / "landing.post.json").is_file()
     assert (wudir / "elected_site").read_text().strip() == "T2_CH_CERN"
-    bad = SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"wms2.sandbox.fjr"} | POST_DEFERRED
+    bad = SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"wms2.sandbox.fjr"} | POST_DEFERRED | LEAN_MSGSPEC
     assert not (loaded & bad), sorted(loaded & bad)
 
 
@@ -137,7 +141,7 @@ def test_real_launcher_post_script_of_a_successful_job_skips_the_fjr_parser(tmp_
     loaded = _names(_imported_by_process([str(launcher), "post", "proc_000000", "0", "0", "3"], wudir))
     post = json.loads((wudir / "proc_000000.post.json").read_text())
     assert post["classification"]["category"] == "success" and post["post_exit"] == 0
-    bad = SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"wms2.sandbox.fjr"} | POST_DEFERRED
+    bad = SERVER_SIDE | PHYSICS | NO_PYDANTIC | {"wms2.sandbox.fjr"} | POST_DEFERRED | LEAN_MSGSPEC
     assert not (loaded & bad), sorted(loaded & bad)
 
 
@@ -183,7 +187,7 @@ def test_real_launcher_land_and_cleanup_skip_pydantic(tmp_path: Path, monkeypatc
     assert json.loads((wudir / "landing.report.json").read_text())["site"] == "T2_CH_CERN"
     clean = _names(_imported_by_process([str(launcher), "cleanup", "--manifest", "manifest.json"], wudir))
     assert "wms2.sandbox.cleanup" in clean and "msgspec" in clean
-    bad = SERVER_SIDE | PHYSICS | NO_PYDANTIC
+    bad = SERVER_SIDE | PHYSICS | NO_PYDANTIC | LEAN_MSGSPEC
     assert not ((land | clean) & bad), sorted((land | clean) & bad)
     assert not (land & POST_DEFERRED), sorted(land & POST_DEFERRED)
     assert not (clean & CLEANUP_DEFERRED), sorted(clean & CLEANUP_DEFERRED)  # local-mode stage-out
@@ -228,3 +232,55 @@ def test_merge_of_simulator_files_skips_uproot(tmp_path: Path) -> None:
                            "['Events'] = (")
     assert foreign != code
     assert "uproot" in _names(_modules_after(foreign))  # the guard can fail: RNTuple inputs need uproot
+
+
+def test_contracts_decode_alike_when_msgspec_is_imported_without_typing_extensions() -> None:
+    """The dispatcher imports msgspec with typing_extensions blocked (msgspec then takes typing's
+    get_type_hints): every contract document, and a document at fault, decode to the same result and the
+    same error as here, where typing_extensions is loaded."""
+    data = Path(__file__).resolve().parent / "data"
+    bad_manifest = json.loads((data / "manifest.json").read_text())
+    bad_manifest["jobs"][0]["index"] = -1
+    code = (
+        "import json, sys\n"
+        "from wms2.sandbox.cli import _import_msgspec_without_typing_extensions\n"
+        "_import_msgspec_without_typing_extensions()\n"
+        "assert 'typing_extensions' not in sys.modules and 'inspect' not in sys.modules\n"
+        "from wms2.sandbox.manifest import WorkUnitManifest\n"
+        "from wms2.sandbox.report import JobReport\n"
+        "from wms2.sandbox.results import MergeOutput, PostResult, WorkUnitMetrics\n"
+        "from wms2.sandbox.simrun import SimulatorRun\n"
+        "from wms2.sandbox.contract import ContractError\n"
+        "out = []\n"
+        "for model, text in json.loads(sys.stdin.read()):\n"
+        "    try:\n"
+        "        out.append(locals()[model].model_validate_json(text).model_dump_json(exclude_none=True))\n"
+        "    except ContractError as exc:\n"
+        "        out.append(str(exc))\n"
+        "assert 'typing_extensions' not in sys.modules and 'inspect' not in sys.modules\n"
+        "print(json.dumps(out))\n"
+    )
+    docs = [("WorkUnitManifest", "manifest.json"), ("JobReport", "proc_000000.report.json"),
+            ("MergeOutput", "merge_output.json"), ("PostResult", "proc_000001.post.json"),
+            ("WorkUnitMetrics", "work_unit_metrics.json"), ("SimulatorRun", "simulator.json")]
+    cases = [(model, (data / name).read_text()) for model, name in docs]
+    cases.append(("WorkUnitManifest", json.dumps(bad_manifest)))
+    lean = subprocess.run([sys.executable, "-c", code], input=json.dumps(cases), capture_output=True, text=True,
+                          check=True, timeout=300)
+    from wms2.sandbox.contract import ContractError
+    from wms2.sandbox.manifest import WorkUnitManifest
+    from wms2.sandbox.report import JobReport
+    from wms2.sandbox.results import MergeOutput, PostResult, WorkUnitMetrics
+    from wms2.sandbox.simrun import SimulatorRun
+
+    models = {m.__name__: m for m in (WorkUnitManifest, JobReport, MergeOutput, PostResult, WorkUnitMetrics,
+                                      SimulatorRun)}
+    here: list[str] = []
+    for model, text in cases:
+        try:
+            here.append(models[model].model_validate_json(text).model_dump_json(exclude_none=True))
+        except ContractError as exc:
+            here.append(str(exc))
+    assert "typing_extensions" in sys.modules  # this process decoded with it
+    assert "at `$.jobs[0].index`" in here[-1]
+    assert json.loads(lean.stdout) == here

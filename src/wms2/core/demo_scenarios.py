@@ -47,6 +47,7 @@ def _generation(name: str, events: int, per_job: int, adaptive: bool, faults: li
 #: fault (its WU ``mg_000003`` must exist) and ten for the failing site (so that it surely receives some).
 FAULTS_TRANSIENT_EVENTS = 1000
 FAULTS_SITE_EVENTS = 2000
+FAULTS_SITE_PRIORITY = 700000  # above the sample's 600000
 
 
 def _faults(lfns: list[str]) -> list[tuple[str, Any]]:
@@ -54,6 +55,10 @@ def _faults(lfns: list[str]) -> list[tuple[str, Any]]:
                             [{"exit_code": 50115, "work_units": ["mg_000003"], "fail_attempts": 2}])
     site = _generation("faults_site", FAULTS_SITE_EVENTS, 100, True,
                        [{"exit_code": 60311, "only_at_site": FAILING_SITE}])
+    # Its landing jobs are matched before the other requests' jobs: the pool starts them where most cores
+    # are free, so both sites receive some.  At the same priority, the other requests' jobs could fill the
+    # good site first and send every WU to the failing one (10 of 10 failed: held, not rescued).
+    site["RequestPriority"] = FAULTS_SITE_PRIORITY
     memory = _generation("faults_memory", 400, 100, False, [
         {"memory_blowup_mb": 400, "work_units": ["mg_000000"], "nodes": ["proc_000000"], "fail_attempts": 1}])
     memory.update(Memory=300, Multicore=1)

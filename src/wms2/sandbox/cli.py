@@ -74,10 +74,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _import_msgspec_without_typing_extensions() -> None:
+    """Import msgspec while ``typing_extensions`` cannot be imported, then lift the block.
+
+    msgspec imports typing_extensions only for ``get_type_hints``, ``Required`` and ``NotRequired``, and
+    falls back to :mod:`typing`'s, which Python 3.11 has, when that import fails.  typing_extensions
+    imports :mod:`inspect` (ast, dis, tokenize, ...): a sixth of a POST, landing or cleanup process's CPU
+    (test-speed.md).  Nothing is blocked when either module is already imported, nor after this call
+    (uproot, which the merge may import later, needs typing_extensions)."""
+    if "msgspec" in sys.modules or "typing_extensions" in sys.modules:
+        return
+    sys.modules["typing_extensions"] = None  # type: ignore[assignment]  # its import raises ImportError
+    try:
+        import msgspec  # noqa: F401
+    finally:
+        del sys.modules["typing_extensions"]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _quick_args(argv) or vars(_parser().parse_args(argv))
     command = args["command"]
+    if command != "pre":  # every other command reads or writes a contract document
+        _import_msgspec_without_typing_extensions()
     if command == "run":
         from wms2.sandbox.wrapper import run_job
 

@@ -88,7 +88,7 @@ class ReqMgr2Feed:
         planning defaults (ReqMgr2 refuses the sample's ``WMS2Simulator`` argument)."""
         hints = _generation_sample().get("WMS2Simulator", {})
         planning = {**sections.get("planning", {}),
-                    "simulator_cpu_seconds_per_event": hints.get("cpu_seconds_per_event", 0.0005),
+                    "simulator_cpu_seconds_per_event": hints.get("cpu_seconds_per_event", 0.0002),
                     "simulator_memory_mb": hints.get("memory_mb", 150),
                     "simulator_size_per_event_kb": hints.get("size_per_event_kb", 2)}
         reqmgr2 = {"url": self.state["data_url"], "teams": [DEMO_TEAM],
