@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# pytest workers: three on this 2-core machine, since about a quarter of the suite waits (servers starting,
-# subprocesses, browser) rather than computes; the end-to-end modules, which compute, start first.
-TEST_WORKERS ?= 3
+# pytest workers: four on this 2-core machine.  The heavy tests (end-to-end runs, servers, browser) run in
+# two streams, one worker each (tests/conftest.py); the other two run the short tests, most of which wait
+# (timers, subprocesses, servers) rather than compute, so both cores stay busy to the end.
+TEST_WORKERS ?= 4
 
 .PHONY: demo test lint bench clean-venv
 

@@ -30,21 +30,38 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"make test: suite finished {elapsed:.0f} s after the test command started")
 
 
-#: Fixtures whose set-up is a server or a data set (seconds of CPU): every test using one runs on one xdist
-#: worker, so that it is set up once per run, not once per worker (``--dist loadgroup``).
-SHARED_FIXTURE_GROUPS = {"rucio_server": "rucio-server", "sets": "validation-sets"}
-#: Module-scoped fixtures of that cost: the tests using one run on one worker per module.
+#: Two streams of heavy tests (end-to-end runs, the servers' tests, the browser): each runs on one xdist
+#: worker, so at most two of the three workers run heavy tests at a time and the third runs the short ones
+#: meanwhile; with three heavy tests at once the 2 cores were saturated while the short tests, left for
+#: the end, waited on timers and subprocesses with a core idle (test-speed.md).  A server (Rucio,
+#: ReqMgr2, a module's browser) is used by the tests of one stream only, so it starts once per run.
+HEAVY_STREAMS: dict[str, tuple[str, ...]] = {
+    "heavy-a": ("tests/e2e/test_demo_scenarios.py", "tests/rucio/", "tests/validation/"),
+    "heavy-b": ("tests/e2e/test_failures_e2e.py", "tests/e2e/test_lifecycle_e2e.py", "tests/e2e/test_kill_restart.py",
+                "tests/reqmgr2/", "tests/web/test_dashboard_browser.py"),
+}
+#: Elsewhere, every test using one of these session fixtures (a server, a data set) runs on one worker.
+SHARED_FIXTURE_GROUPS = {"rucio_server": "rucio-server", "reqmgr2": "reqmgr2", "sets": "validation-sets"}
+#: Module-scoped fixtures of that cost elsewhere: the tests using one run on one worker per module.
 MODULE_FIXTURE_GROUPS = {"browser"}
 
 
-def _group_shared_fixtures(items: list[pytest.Item]) -> None:
+def xdist_group_of(item: pytest.Item) -> str | None:
+    """The ``xdist_group`` this suite gives ``item`` (None: any worker)."""
+    nodeid = item.nodeid.split("@", 1)[0]
+    for stream, prefixes in HEAVY_STREAMS.items():
+        if nodeid.startswith(prefixes):
+            return stream
+    names = set(getattr(item, "fixturenames", ()))
+    group = next((g for f, g in SHARED_FIXTURE_GROUPS.items() if f in names), None)
+    if group is None and names & MODULE_FIXTURE_GROUPS:
+        group = nodeid.split("::", 1)[0]
+    return group
+
+
+def _group(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        names = set(getattr(item, "fixturenames", ()))
-        group = next((g for f, g in SHARED_FIXTURE_GROUPS.items() if f in names), None)
-        if group is None and names & MODULE_FIXTURE_GROUPS:
-            group = item.nodeid.split("::", 1)[0]
+        group = xdist_group_of(item)
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
 
@@ -69,7 +86,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         order.extend(q.pop(0) for q in queues)
         queues = [q for q in queues if q]
     items[:] = [item for module in order for item in modules[module]]
-    _group_shared_fixtures(items)
+    _group(items)
 
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"

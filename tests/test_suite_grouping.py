@@ -14,12 +14,21 @@ def test_xdist_groups_reach_the_scheduler(request: pytest.FixtureRequest) -> Non
     assert request.node.nodeid.endswith("@suite-grouping"), request.node.nodeid
 
 
-def test_shared_servers_are_grouped(request: pytest.FixtureRequest) -> None:
-    """A test using the session Rucio server, or a module's browser, carries a group mark."""
-    items = {item.nodeid.split("@", 1)[0]: item for item in request.session.items}
-    rucio = items.get("tests/rucio/test_server.py::test_policy_package_accepts_cms_names")
-    browser = items.get("tests/web/test_dashboard_browser.py::test_wide_monitor")
-    if rucio is None or browser is None:
+def test_each_shared_server_is_set_up_on_one_worker(request: pytest.FixtureRequest) -> None:
+    """Every test using the session Rucio or ReqMgr2 server, the validation data sets, or a module's
+    browser carries the same single xdist group as the other tests using it."""
+    items = request.session.items
+    if not any(i.nodeid.startswith("tests/rucio/") for i in items):
         pytest.skip("run without the whole suite")
-    assert [m.args for m in rucio.iter_markers("xdist_group")] == [("rucio-server",)]
-    assert [m.args for m in browser.iter_markers("xdist_group")] == [("tests/web/test_dashboard_browser.py",)]
+    users: dict[str, set[tuple[str, ...]]] = {}
+    for item in items:
+        groups = tuple(sorted(str(m.args[0]) for m in item.iter_markers("xdist_group")))
+        names = set(getattr(item, "fixturenames", ()))
+        for shared in ("rucio_server", "reqmgr2", "sets"):
+            if shared in names:
+                users.setdefault(shared, set()).add(groups)
+        if "browser" in names:
+            users.setdefault(item.nodeid.split("::", 1)[0], set()).add(groups)
+    assert {"rucio_server", "reqmgr2", "sets", "tests/web/test_dashboard_browser.py"} <= set(users)
+    for shared, groups in users.items():
+        assert len(groups) == 1 and len(next(iter(groups))) == 1, (shared, groups)

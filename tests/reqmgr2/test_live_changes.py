@@ -34,7 +34,7 @@ from wms2.db.tables import AlertRow, DagRow, RequestRow, WorkflowRow
 from wms2.domain.enums import RequestStatus
 from wms2.services.reqmgr_sync_client import ReqMgr2SyncClient
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reqmgr2")]
+pytestmark = pytest.mark.slow  # one worker runs every test of the ReqMgr2 server (tests/conftest.py)
 
 RUN_TIMEOUT_S = 300.0
 ONLY_SITE = "T1_XX_SiteB"  # one of the two sites the assignment whitelists

@@ -21,7 +21,7 @@ from tests.reqmgr2.support import transitions
 from wms2.config import load_settings
 from wms2.engines.local_engine import stop_pool
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reqmgr2")]
+pytestmark = pytest.mark.slow  # one worker runs every test of the ReqMgr2 server (tests/conftest.py)
 
 FULL_CHAIN = ["new", "assignment-approved", "assigned", "staging", "staged", "acquired", "running-open",
               "running-closed", "completed"]

@@ -34,7 +34,7 @@ from wms2.db.reqmgr_tables import ReqMgrSyncRow
 from wms2.db.tables import RequestRow
 from wms2.engines.local_engine import stop_pool
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reqmgr2")]
+pytestmark = pytest.mark.slow  # one worker runs every test of the ReqMgr2 server (tests/conftest.py)
 
 WMS2 = [sys.executable, "-m", "wms2.cli"]
 FULL_CHAIN = ["new", "assignment-approved", "assigned", "staging", "staged", "acquired", "running-open",

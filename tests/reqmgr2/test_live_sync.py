@@ -31,7 +31,7 @@ from wms2.devservices.reqmgr2.server import start, stop
 from wms2.services.reqmgr import RequestSourceRefused
 from wms2.services.reqmgr_sync_client import ReqMgr2SyncClient
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reqmgr2")]
+pytestmark = pytest.mark.slow  # one worker runs every test of the ReqMgr2 server (tests/conftest.py)
 
 FULL_CHAIN = ["new", "assignment-approved", "assigned", "staging", "staged", "acquired", "running-open",
               "running-closed", "completed"]

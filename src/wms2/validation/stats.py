@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from types import ModuleType
 
 import numpy as np
-from scipy import stats as sps
+
+
+def _sps() -> ModuleType:
+    """scipy.stats, imported on first use: importing it costs about 0.4 CPU-s, and every process that
+    imports the validation package (pytest's collection in each worker, the CLI) need not pay it."""
+    from scipy import stats
+
+    return stats
 
 #: Values per block of the float passes: 2 MB of float64, cache-sized and reused.
 BLOCK = 1 << 18
@@ -245,7 +253,7 @@ def ks_from_histograms(ref: np.ndarray, new: np.ndarray) -> tuple[float | None, 
         return None, None
     d = float(np.max(np.abs(np.cumsum(ref) / n - np.cumsum(new) / m)))
     n_eff = n * m / (n + m)
-    return d, float(sps.kstwobign.sf(d * math.sqrt(n_eff))) if d > 0 else 1.0
+    return d, float(_sps().kstwobign.sf(d * math.sqrt(n_eff))) if d > 0 else 1.0
 
 
 def chi2_from_histograms(ref: np.ndarray, new: np.ndarray) -> tuple[float | None, int | None, float | None]:
@@ -259,7 +267,7 @@ def chi2_from_histograms(ref: np.ndarray, new: np.ndarray) -> tuple[float | None
     ndf = int(used.sum()) - 1
     if ndf <= 0:
         return chi2, 0, 1.0
-    return chi2, ndf, float(sps.chi2.sf(chi2, ndf))
+    return chi2, ndf, float(_sps().chi2.sf(chi2, ndf))
 
 
 def pull(diff: float, error: float) -> float:
