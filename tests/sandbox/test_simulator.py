@@ -205,3 +205,21 @@ def test_resident_block_is_resident_memory() -> None:
     block = resident_block(64 * 1024 * 1024)
     assert current_rss_mb() - before == pytest.approx(64, abs=4)
     assert len(block) == 64 * 1024 * 1024
+
+
+def _threads_after(code: str) -> int:
+    """Threads of a new process that ran ``code``, started as a 2-core job is (OMP_NUM_THREADS=2)."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    env["OMP_NUM_THREADS"] = "2"
+    out = subprocess.run([sys.executable, "-c", f"{code}\nprint(open('/proc/self/status').read())"], env=env,
+                         capture_output=True, text=True, check=True, timeout=120).stdout
+    return int(next(line.split()[1] for line in out.splitlines() if line.startswith("Threads:")))
+
+
+def test_simulator_starts_no_blas_threads() -> None:
+    """numpy's OpenBLAS starts OMP_NUM_THREADS threads at import (they spin, and count as the job's CPU);
+    the simulator makes no BLAS call and keeps it to one."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("OpenBLAS starts one thread per core, at most: one core here")
+    assert _threads_after("import numpy") == 2  # the premise: the check can fail
+    assert _threads_after("import wms2.sandbox.simulator") == 1
