@@ -68,11 +68,11 @@ def _group(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The end-to-end modules first (the longest: they start at once on every worker), then one module of
-    each test directory in turn.  A directory's modules tend to wait alike (servers, daemons, timers) or
-    compute alike; mixed, one worker's waits overlap another's CPU work, and the suite's last minute is
-    not one directory's waiting tests (test-speed.md).  Each module's tests stay together and in order,
-    so module-scoped fixtures are set up once per worker as before."""
+    """Order and groups.  The end-to-end modules first (the longest, so each heavy stream starts with
+    them), then one module of each test directory in turn: a directory's modules tend to wait alike
+    (servers, daemons, timers) or compute alike, and mixed, one worker's waits overlap another's CPU work
+    (test-speed.md).  Each module's tests stay together and in order, so module-scoped fixtures are set up
+    once per worker.  Then the ``xdist_group`` marks (:func:`xdist_group_of`)."""
     modules: dict[str, list[pytest.Item]] = {}
     for item in items:
         modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
