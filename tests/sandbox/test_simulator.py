@@ -207,19 +207,41 @@ def test_resident_block_is_resident_memory() -> None:
     assert len(block) == 64 * 1024 * 1024
 
 
-def _threads_after(code: str) -> int:
-    """Threads of a new process that ran ``code``, started as a 2-core job is (OMP_NUM_THREADS=2)."""
+def _threads_after(code: str, extra: dict[str, str]) -> int:
+    """Threads of a new process that ran ``code``, started as a 2-core job is (OMP_NUM_THREADS=2), with
+    ``extra`` added to its environment."""
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
-    env["OMP_NUM_THREADS"] = "2"
+    env.update(OMP_NUM_THREADS="2", **extra)
     out = subprocess.run([sys.executable, "-c", f"{code}\nprint(open('/proc/self/status').read())"], env=env,
                          capture_output=True, text=True, check=True, timeout=120).stdout
     return int(next(line.split()[1] for line in out.splitlines() if line.startswith("Threads:")))
 
 
-def test_simulator_starts_no_blas_threads() -> None:
+def test_the_wrapper_starts_the_simulator_without_blas_threads(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """numpy's OpenBLAS starts OMP_NUM_THREADS threads at import (they spin, and count as the job's CPU);
-    the simulator makes no BLAS call and keeps it to one."""
+    the simulator makes no BLAS call, and the wrapper starts it with one."""
+    from wms2.sandbox import steps
+    from wms2.sandbox.manifest import JobSpec, StepSpec
+
     if (os.cpu_count() or 1) < 2:
         pytest.skip("OpenBLAS starts one thread per core, at most: one core here")
-    assert _threads_after("import numpy") == 2  # the premise: the check can fail
-    assert _threads_after("import wms2.sandbox.simulator") == 1
+
+    class Started(Exception):
+        pass
+
+    seen: dict[str, str] = {}
+
+    def popen(command: list[str], **kwargs: object) -> None:
+        seen.update(kwargs["env"])  # type: ignore[arg-type]
+        raise Started  # the step's process itself is not needed
+
+    step = StepSpec(name="GEN", index=0, kind="simulator", simulator=SimulatorConfig())
+    with monkeypatch.context() as patched, pytest.raises(Started):
+        patched.setattr(steps.subprocess, "Popen", popen)  # the module's: restored before the checks below
+        steps.run_step(step, JobSpec(node="proc_000000", index=0, events=1), [], tmp_path / "w", fault=None,
+                       memory_limit_mb=None)
+    added = {k: v for k, v in seen.items() if os.environ.get(k) != v}
+    assert added == steps.SIMULATOR_ENV
+    assert _threads_after("import numpy", {}) == 2  # the premise: the check can fail
+    assert _threads_after("import numpy", added) == 1

@@ -77,6 +77,13 @@ def _imported_by_process(argv: list[str], cwd: Path) -> set[str]:
     return modules
 
 
+def _shipped(tmp_path: Path, work_unit: str = "mg_000000") -> tuple[Path, Path]:
+    """The launcher of a sandbox shipped under ``tmp_path``, and an empty work-unit directory beside it."""
+    wudir = tmp_path / work_unit
+    wudir.mkdir()
+    return install_sandbox(tmp_path / "sandbox"), wudir
+
+
 @pytest.mark.parametrize("module", sorted(FORBIDDEN))
 def test_entry_point_imports_only_what_it_needs(module: str) -> None:
     loaded = _names(_modules_after(f"import {module}"))
@@ -88,9 +95,7 @@ def test_entry_point_imports_only_what_it_needs(module: str) -> None:
 
 def test_real_launcher_pre_script_skips_pydantic(tmp_path: Path) -> None:
     """The shipped launcher, as DAGMan runs it: ``wms2-job pre NODE`` in a work-unit directory."""
-    launcher = install_sandbox(tmp_path / "sandbox")
-    wudir = tmp_path / "mg_000000"
-    wudir.mkdir()
+    launcher, wudir = _shipped(tmp_path)
     loaded = _names(_imported_by_process([str(launcher), "pre", "proc_000000"], wudir))
     assert "wms2.sandbox.pre" in loaded
     assert (wudir / "proc_000000.override.sub").is_file()
@@ -100,9 +105,7 @@ def test_real_launcher_pre_script_skips_pydantic(tmp_path: Path) -> None:
 
 def test_real_launcher_pre_script_pinned_to_a_site_skips_pathlib(tmp_path: Path) -> None:
     """The usual PRE run: an elected site, the role's submit file, no memory override."""
-    launcher = install_sandbox(tmp_path / "sandbox")
-    wudir = tmp_path / "mg_000000"
-    wudir.mkdir()
+    launcher, wudir = _shipped(tmp_path)
     (wudir / "elected_site").write_text("T2_CH_CERN\n")
     (wudir / "proc.sub").write_text('request_memory = 400\nrequirements = (TARGET.Arch == "X86_64")\nqueue\n')
     (wudir / "proc_000000.attempt").write_text("1\n")
@@ -116,9 +119,7 @@ def test_real_launcher_pre_script_pinned_to_a_site_skips_pathlib(tmp_path: Path)
 
 
 def test_real_launcher_post_script_skips_numpy_and_fjr_on_success(tmp_path: Path) -> None:
-    launcher = install_sandbox(tmp_path / "sandbox")
-    wudir = tmp_path / "mg_000000"
-    wudir.mkdir()
+    launcher, wudir = _shipped(tmp_path)
     (wudir / "landing.out").write_text("GLIDEIN_CMSSite=T2_CH_CERN\n")
     loaded = _names(_imported_by_process([str(launcher), "post", "landing", "0", "0", "3"], wudir))
     assert "wms2.sandbox.post" in loaded
@@ -131,9 +132,7 @@ def test_real_launcher_post_script_skips_numpy_and_fjr_on_success(tmp_path: Path
 def test_real_launcher_post_script_of_a_successful_job_skips_the_fjr_parser(tmp_path: Path) -> None:
     """A processing node whose report names its step's FJR (as every successful job's does): the FJR is
     only parsed for a failed step, so neither the parser nor xml is imported."""
-    launcher = install_sandbox(tmp_path / "sandbox")
-    wudir = tmp_path / "mg_000003"
-    wudir.mkdir()
+    launcher, wudir = _shipped(tmp_path, "mg_000003")
     data = Path(__file__).resolve().parent / "data"
     (wudir / "manifest.json").write_text((data / "manifest.json").read_text())
     (wudir / "proc_000000.report.json").write_text((data / "proc_000000.report.json").read_text())
@@ -173,9 +172,7 @@ def test_reading_and_writing_every_contract_document_stays_light() -> None:
 
 def test_real_launcher_land_and_cleanup_skip_pydantic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``wms2-job land`` (writes a JobReport) and ``wms2-job cleanup`` (reads the manifest and reports)."""
-    launcher = install_sandbox(tmp_path / "sandbox")
-    wudir = tmp_path / "mg_000003"
-    wudir.mkdir()
+    launcher, wudir = _shipped(tmp_path, "mg_000003")
     manifest = json.loads((Path(__file__).resolve().parent / "data" / "manifest.json").read_text())
     manifest["stageout"]["storage_root"] = str(tmp_path / "storage")
     (wudir / "manifest.json").write_text(json.dumps(manifest))

@@ -20,13 +20,7 @@ import time
 import zlib
 from pathlib import Path
 
-# The simulator's threads are its burner processes (wms2.sandbox.burner); it makes no BLAS call.  numpy's
-# OpenBLAS would start as many threads as the starter's OMP_NUM_THREADS (the job's cores) at import, and
-# again in each forked burner worker: about 0.13 CPU-s of spinning per 2-core run, counted in the job's
-# CPU as if it were payload work (test-speed.md).
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
-
-import numpy as np  # after the BLAS thread setting
+import numpy as np
 
 from wms2.sandbox.burner import Burner
 from wms2.sandbox.exitcodes import (

@@ -79,6 +79,13 @@ def chained_inputs(step: StepSpec, previous: FjrReport, previous_dir: Path) -> l
     return [StepInput(lfn=f.lfn or f.pfn, pfn=str(previous_dir / f.pfn), events=f.events, lumis=f.runs) for f in files]
 
 
+#: What a simulator step's environment sets on top of the job's.  The simulator's threads are its burner
+#: processes (wms2.sandbox.burner) and it makes no BLAS call, but numpy's OpenBLAS starts as many threads
+#: as OMP_NUM_THREADS (the job's cores, set by the starter) at import, and again in each forked burner
+#: worker: about 0.13 CPU-s of spinning per 2-core run, counted as payload CPU (test-speed.md).
+SIMULATOR_ENV = {"OPENBLAS_NUM_THREADS": "1"}
+
+
 def _simulator_command(
     step: StepSpec,
     job: JobSpec,
@@ -86,7 +93,8 @@ def _simulator_command(
     fault: FaultSpec | None,
     memory_limit_mb: float | None,
     workdir: Path,
-) -> list[str]:
+) -> tuple[list[str], dict[str, str]]:
+    """The simulator's command line and what its environment adds to the job's."""
     run = SimulatorRun(
         step=step.name,
         threads=step.threads,
@@ -107,7 +115,7 @@ def _simulator_command(
     )
     config = workdir / "simulator.json"
     config.write_text(run.model_dump_json(indent=1))
-    return [sys.executable, "-m", "wms2.sandbox.simulator", "--config", str(config)]
+    return [sys.executable, "-m", "wms2.sandbox.simulator", "--config", str(config)], dict(SIMULATOR_ENV)
 
 
 def _cmsrun_command(step: StepSpec, job: JobSpec, inputs: list[StepInput], workdir: Path) -> tuple[list[str], dict]:
@@ -143,12 +151,11 @@ def run_step(
     memory_limit_mb: float | None,
 ) -> StepOutcome:
     workdir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
     if step.kind == "simulator":
-        command = _simulator_command(step, job, inputs, fault, memory_limit_mb, workdir)
+        command, extra = _simulator_command(step, job, inputs, fault, memory_limit_mb, workdir)
     else:
         command, extra = _cmsrun_command(step, job, inputs, workdir)
-        env.update(extra)
+    env = {**os.environ, **extra}
     fjr_path = workdir / FJR_NAME
     fjr_path.unlink(missing_ok=True)
     t0 = time.monotonic()
