@@ -210,7 +210,10 @@ def test_a_lease_renewed_during_the_cycle_does_not_wait_for_the_batch(db: Databa
     manager.fence = lease
     started = time.monotonic()
     report = manager.run_cycle()
-    assert report.errors == [] and time.monotonic() - started < 10.0
+    # A renewal waiting for the batch's write lock would wait SQLite's 30 s busy timeout.  The bound stays
+    # below it with room for a loaded machine: with four pytest workers, two running end-to-end tests,
+    # this cycle took up to ~10 s on PostgreSQL (0.1 s alone), all of it waiting for a core.
+    assert report.errors == [] and time.monotonic() - started < 20.0
     assert _per_request(db) == {f"r{i}": (2, 2, 1) for i in range(5)}
 
 
