@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from wms2.validation.stats import (
+    Binning,
     Moments,
     chi2_from_histograms,
     coarse_starts,
@@ -66,6 +67,14 @@ def test_a_subnormal_range_still_bins_every_value() -> None:
     binning = make_binning(False, x, 50, 0.05).with_extrema(float(x.min()), float(x.max()))
     counts = binning.fill(x)
     assert counts.sum() == 3 and counts[1] == 2 and counts[-1] == 1
+
+
+def test_a_value_just_below_a_subnormal_lo_is_underflow() -> None:
+    """Found by hypothesis: with lo = 5e-324, (0 - lo) * n / width underflows to -0.0, and 0 was counted in
+    the first fine bin instead of the underflow bin."""
+    binning = Binning(lo=5e-324, hi=100.0, n=50, low=0.0, high=100.0)
+    counts = binning.fill(np.array([0.0, 0.0, 5e-324, 50.0, 100.0]))
+    assert counts[0] == 2 and counts[1] == 1 and counts[26] == 1 and counts[-1] == 1 and counts.sum() == 5
 
 
 def test_integer_bins_one_per_value_and_outliers_clipped() -> None:

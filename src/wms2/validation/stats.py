@@ -208,6 +208,9 @@ class Binning:
                     np.divide(b, width, out=b)
                     np.multiply(b, self.n, out=b)
             np.floor(b, out=b)  # before the +1: a tiny negative must not round up into bin 1
+            # x < lo always gives x - lo < 0, but the product can underflow to -0.0, which floor keeps and
+            # the +1 would put in bin 1 (found by hypothesis: lo = 5e-324, x = 0): the sign bit decides
+            np.copyto(b, -1.0, where=np.signbit(b))
             b += 1.0
             np.clip(b, 0, self.n + 1, out=b)
             np.copyto(ib, b, casting="unsafe")
